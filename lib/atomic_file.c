@@ -1,0 +1,225 @@
+/* atomic_file.c - temporary file + rename, with every error checked. */
+#define _GNU_SOURCE /* realpath, O_CLOEXEC */
+
+#include "atomic_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "error.h"
+#include "hash.h"
+
+#define BUFFER_SIZE (64u * 1024u)
+#define TEMP_ATTEMPTS 32
+
+static char *copy_string(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *copy = ircache__malloc(n);
+    if (copy != NULL)
+        memcpy(copy, s, n);
+    return copy;
+}
+
+/* path with its last component replaced by ".<name>.<tag>.tmp". */
+static char *temp_name_beside(const char *path, uint64_t tag)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dir_len = slash != NULL ? (size_t)(slash - path) + 1 : 0;
+    const char *name = path + dir_len;
+    size_t size = dir_len + 1 + strlen(name) + 1 + 16 + sizeof ".tmp";
+    char *temp = ircache__malloc(size);
+    if (temp == NULL)
+        return NULL;
+    /* Names near NAME_MAX would not fit with the tag: shorten the copy. */
+    snprintf(temp, size, "%.*s.%.200s.%016llx.tmp", (int)dir_len, path, name, (unsigned long long)tag);
+    return temp;
+}
+
+static uint64_t temp_tag(int attempt)
+{
+    static _Atomic uint64_t counter;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return ircache__mix((uint64_t)getpid() << 32 ^ (uint64_t)now.tv_nsec ^ (uint64_t)attempt,
+                        atomic_fetch_add(&counter, 1) + (uint64_t)now.tv_sec);
+}
+
+static void release_names(ircache__file *f)
+{
+    ircache__free(f->target);
+    ircache__free(f->temp);
+    ircache__free(f->buf);
+    f->target = f->temp = NULL;
+    f->buf = NULL;
+}
+
+static int open_direct(ircache__file *f, const char *path)
+{
+    f->direct = 1;
+    f->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    if (f->fd < 0) {
+        int err = errno;
+        release_names(f);
+        return ircache__fail_errno(err, "cannot open '%s' for writing", path);
+    }
+    return 0;
+}
+
+/* Where the new file goes: a symlink to a regular file keeps being a
+ * symlink, its target is what gets replaced. */
+static char *resolve_target(const char *path)
+{
+    struct stat link;
+    if (lstat(path, &link) == 0 && S_ISLNK(link.st_mode)) {
+        char *resolved = realpath(path, NULL);
+        if (resolved != NULL) {
+            char *copy = copy_string(resolved);
+            free(resolved);
+            return copy;
+        }
+    }
+    return copy_string(path);
+}
+
+int ircache__file_open(ircache__file *f, const char *path)
+{
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+    if (path == NULL)
+        return ircache__fail(IRCACHE_EINVAL, "the path is NULL");
+    if (path[0] == '\0')
+        return ircache__fail(IRCACHE_EINVAL, "the path is empty");
+    f->shown = path;
+    f->buf = ircache__malloc(BUFFER_SIZE);
+    if (f->buf == NULL)
+        return ircache__fail(IRCACHE_ENOMEM, "no memory for the output buffer of '%s'", path);
+
+    struct stat existing;
+    int exists = stat(path, &existing) == 0;
+    if (exists && S_ISDIR(existing.st_mode)) {
+        release_names(f);
+        return ircache__fail_errno(EISDIR, "cannot write '%s'", path);
+    }
+    if (exists && !S_ISREG(existing.st_mode))
+        return open_direct(f, path);
+
+    f->target = resolve_target(path);
+    if (f->target == NULL) {
+        release_names(f);
+        return ircache__fail(IRCACHE_ENOMEM, "no memory for the path '%s'", path);
+    }
+    for (int attempt = 0; attempt < TEMP_ATTEMPTS; attempt++) {
+        f->temp = temp_name_beside(f->target, temp_tag(attempt));
+        if (f->temp == NULL) {
+            release_names(f);
+            return ircache__fail(IRCACHE_ENOMEM, "no memory for the path '%s'", path);
+        }
+        /* 0666: the kernel applies the umask, as for any new file. */
+        f->fd = open(f->temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (f->fd >= 0)
+            break;
+        int err = errno;
+        ircache__free(f->temp);
+        f->temp = NULL;
+        if (err != EEXIST) {
+            release_names(f);
+            return ircache__fail_errno(err, "cannot create a file beside '%s'", path);
+        }
+    }
+    if (f->fd < 0) {
+        release_names(f);
+        return ircache__fail_errno(EEXIST, "cannot create a temporary file beside '%s'", path);
+    }
+    /* Replacing a file keeps its permission bits, as writing into it would. */
+    if (exists)
+        (void)fchmod(f->fd, existing.st_mode & 07777);
+    return 0;
+}
+
+static void write_all(ircache__file *f, const unsigned char *p, size_t n)
+{
+    while (n > 0 && f->err == 0) {
+        ssize_t done = write(f->fd, p, n);
+        if (done < 0) {
+            if (errno != EINTR)
+                f->err = errno;
+            continue;
+        }
+        if (done == 0) {
+            f->err = EIO;
+            continue;
+        }
+        p += done;
+        n -= (size_t)done;
+    }
+}
+
+static void flush(ircache__file *f)
+{
+    write_all(f, f->buf, f->len);
+    f->len = 0;
+}
+
+void ircache__file_put(ircache__file *f, const void *data, size_t len)
+{
+    if (f->err != 0)
+        return;
+    if (f->len + len > BUFFER_SIZE) {
+        flush(f);
+        if (len > BUFFER_SIZE) {
+            write_all(f, data, len);
+            return;
+        }
+    }
+    memcpy(f->buf + f->len, data, len);
+    f->len += len;
+}
+
+void ircache__file_put_u64(ircache__file *f, uint64_t n)
+{
+    char digits[20];
+    size_t i = sizeof digits;
+    do {
+        digits[--i] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n != 0);
+    ircache__file_put(f, digits + i, sizeof digits - i);
+}
+
+void ircache__file_abort(ircache__file *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    if (f->temp != NULL)
+        unlink(f->temp);
+    f->fd = -1;
+    release_names(f);
+}
+
+int ircache__file_commit(ircache__file *f)
+{
+    flush(f);
+    int err = f->err;
+    if (close(f->fd) != 0 && err == 0)
+        err = errno;
+    f->fd = -1;
+    if (err == 0 && !f->direct && rename(f->temp, f->target) != 0)
+        err = errno;
+    if (err != 0) {
+        int rc = ircache__fail_errno(err, "cannot write '%s'", f->shown);
+        ircache__file_abort(f);
+        return rc;
+    }
+    release_names(f);
+    return 0;
+}

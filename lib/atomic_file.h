@@ -1,0 +1,45 @@
+/* atomic_file.h - files written whole or not at all, for every writer.
+ *
+ * Output goes to a new temporary file beside the target, which is renamed
+ * over the target only once everything was written and closed without
+ * error; any failure removes the temporary file and leaves the target as it
+ * was. Paths naming an existing non-regular file (a FIFO, a terminal,
+ * /dev/null) are written directly, since they cannot be replaced. */
+#ifndef IRCACHE_ATOMIC_FILE_H
+#define IRCACHE_ATOMIC_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ircache__file {
+    int fd;
+    int direct;        /* writing the target itself */
+    int err;           /* first errno of a failed write, 0 while all is well */
+    char *target;      /* the path renamed onto (symlinks resolved) */
+    char *temp;        /* the temporary file, NULL when direct */
+    const char *shown; /* the caller's path, for messages */
+    unsigned char *buf;
+    size_t len;
+} ircache__file;
+
+/* Opens a writer for path. Returns 0, or IRCACHE_EINVAL / IRCACHE_ENOMEM /
+ * IRCACHE_EIO with the last error set (nothing to clean up then). */
+int ircache__file_open(ircache__file *f, const char *path);
+
+/* Appends bytes; a failure is remembered and reported by commit. */
+void ircache__file_put(ircache__file *f, const void *data, size_t len);
+
+/* Appends a string literal. */
+#define IRCACHE__PUT_LITERAL(f, literal) ircache__file_put((f), (literal), sizeof(literal) - 1)
+
+/* Appends n in decimal. */
+void ircache__file_put_u64(ircache__file *f, uint64_t n);
+
+/* Finishes: flushes, closes and renames onto the target. Returns 0 or
+ * IRCACHE_EIO (last error set; the target is unchanged). */
+int ircache__file_commit(ircache__file *f);
+
+/* Gives up: closes and removes the temporary file. */
+void ircache__file_abort(ircache__file *f);
+
+#endif

@@ -1,0 +1,94 @@
+/* cache.h - the layout of a cache and of a thread's position in it.
+ *
+ * Who may touch what:
+ * - lookups (any thread, no lock) read the trie and write only their own
+ *   position and the hit counter and stamp of the node they hit;
+ * - everything that changes the trie's shape holds `lock`;
+ * - memory a lookup may be reading is reused only after a grace period
+ *   (reclaim.h). */
+#ifndef IRCACHE_CACHE_H
+#define IRCACHE_CACHE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "ircache.h"
+#include "kinds.h"
+#include "node.h"
+
+typedef struct ircache__position ircache__position;
+typedef struct ircache__succ_table ircache__succ_table;
+
+typedef struct ircache__lru_entry {
+    uint64_t stamp;
+    ircache__node *node;
+} ircache__lru_entry;
+
+struct ircache {
+    /* Read by every lookup, written rarely: one cache line of its own. */
+    _Alignas(64) _Atomic uint64_t epoch; /* grace-period counter, never 0 */
+    _Atomic uint64_t gen;                /* clears so far: positions of an older gen are at the root */
+    _Atomic int enabled;
+    uint64_t serial;                     /* unique per cache in this process */
+    uint64_t hash_seed;
+
+    /* The root changes with every insert under it: a line of its own. */
+    _Alignas(64) ircache__node root;
+
+    /* Stamp clock that threads' own clocks catch up with now and then. */
+    _Alignas(64) _Atomic uint64_t clock;
+
+    /* Everything below is guarded by lock. */
+    _Alignas(64) pthread_mutex_t lock;
+    ircache__position *positions; /* every thread's position in this cache */
+    size_t position_count;
+    ircache__node_store store;
+    ircache__kinds kinds;
+    ircache__lru_entry *lru;      /* min-heap of leaves by stamp, when bounded */
+    ircache__lru_entry *lru_held; /* entries popped during an eviction pass */
+    size_t lru_count, lru_capacity;
+    struct ircache__grave *graves; /* evicted nodes whose releases are pending */
+    ircache__succ_table *retired; /* tables replaced since the last grace period */
+    uint64_t retired_bytes;
+    uint64_t table_bytes;         /* live successor tables */
+    uint64_t next_id;
+    uint64_t nodes;
+    uint64_t inserts, forks, evictions, clears;
+    _Atomic uint64_t max_nodes;
+    uint64_t departed_hits, departed_misses; /* of positions already gone */
+    int is_default;
+    ircache *registry_next, *registry_prev;  /* guarded by the registry lock */
+};
+
+struct ircache__position {
+    /* Written by the owning thread on every lookup. */
+    _Alignas(64) _Atomic uint64_t active; /* epoch seen on entering a lookup, 0 outside */
+    _Atomic(ircache__node *) node;
+    _Atomic uint64_t gen;                 /* the cache's gen when node was set */
+    _Atomic uint64_t hits, misses;
+    uint64_t clock, synced_clock;
+    /* Owner's bookkeeping. */
+    _Atomic(ircache *) cache; /* NULL once the cache was freed */
+    uint64_t cache_serial;
+    pthread_t owner;
+    ircache__position *thread_next;
+    /* Guarded by the cache's lock. */
+    ircache__position *cache_next, *cache_prev;
+};
+
+/* Locks that never fail on a valid mutex; a failure would be a bug. */
+static inline void ircache__lock(ircache *c)
+{
+    (void)pthread_mutex_lock(&c->lock);
+}
+
+static inline void ircache__unlock(ircache *c)
+{
+    (void)pthread_mutex_unlock(&c->lock);
+}
+
+/* Memory the cache holds for its nodes (under lock). */
+uint64_t ircache__bytes(const ircache *c);
+
+#endif

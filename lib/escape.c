@@ -1,0 +1,100 @@
+/* escape.c - UTF-8 validation and the escapes of DOT and JSON strings. */
+#include "escape.h"
+
+#include <stdio.h>
+
+static const unsigned char replacement[] = {0xEF, 0xBF, 0xBD}; /* U+FFFD */
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when the bytes at p
+ * do not start one: overlong forms, surrogates and code points past
+ * U+10FFFF are invalid. *bad receives how many bytes to replace then. */
+static size_t utf8_sequence(const unsigned char *p, size_t *bad)
+{
+    unsigned char b = p[0];
+    size_t need;
+    unsigned char lo = 0x80, hi = 0xBF; /* bounds of the second byte */
+    if (b < 0x80)
+        return 1;
+    if (b >= 0xC2 && b <= 0xDF) {
+        need = 2;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+        need = 3;
+        if (b == 0xE0)
+            lo = 0xA0; /* no overlong forms */
+        else if (b == 0xED)
+            hi = 0x9F; /* no surrogates */
+    } else if (b >= 0xF0 && b <= 0xF4) {
+        need = 4;
+        if (b == 0xF0)
+            lo = 0x90;
+        else if (b == 0xF4)
+            hi = 0x8F; /* nothing past U+10FFFF */
+    } else {
+        *bad = 1;
+        return 0;
+    }
+    for (size_t i = 1; i < need; i++) {
+        unsigned char lower = i == 1 ? lo : 0x80, upper = i == 1 ? hi : 0xBF;
+        if (p[i] < lower || p[i] > upper) { /* a NUL terminator stops here too */
+            *bad = i;
+            return 0;
+        }
+    }
+    return need;
+}
+
+static void put_control(ircache__file *f, unsigned char ch, ircache__quoting how)
+{
+    if (how == IRCACHE__QUOTE_JSON) {
+        const char *named = ch == '\n' ? "\\n" : ch == '\r' ? "\\r" : ch == '\t' ? "\\t" : NULL;
+        if (named != NULL) {
+            ircache__file_put(f, named, 2);
+        } else {
+            char text[7];
+            snprintf(text, sizeof text, "\\u%04x", ch);
+            ircache__file_put(f, text, 6);
+        }
+        return;
+    }
+    if (ch == '\n') {
+        IRCACHE__PUT_LITERAL(f, "\\n");
+        return;
+    }
+    unsigned code = ch == 0x7F ? 0x2421u : 0x2400u + ch;
+    unsigned char picture[3] = {(unsigned char)(0xE0 | (code >> 12)),
+                                (unsigned char)(0x80 | ((code >> 6) & 0x3F)),
+                                (unsigned char)(0x80 | (code & 0x3F))};
+    ircache__file_put(f, picture, sizeof picture);
+}
+
+void ircache__put_quoted(ircache__file *f, const char *s, ircache__quoting how)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    const unsigned char *plain = p; /* start of bytes that need no escape */
+    while (*p != '\0') {
+        unsigned char ch = *p;
+        size_t bad = 0;
+        size_t n = ch >= 0x20 && ch < 0x7F && ch != '"' && ch != '\\' ? 1
+                   : ch >= 0x80                                      ? utf8_sequence(p, &bad)
+                                                                     : 0;
+        if (n > 0) {
+            p += n;
+            continue;
+        }
+        ircache__file_put(f, plain, (size_t)(p - plain));
+        if (bad > 0) {
+            ircache__file_put(f, replacement, sizeof replacement);
+            p += bad;
+        } else {
+            if (ch == '"' || ch == '\\') {
+                char escaped[2] = {'\\', (char)ch};
+                ircache__file_put(f, escaped, 2);
+            } else {
+                put_control(f, ch, how);
+            }
+            p++;
+        }
+        plain = p;
+    }
+    ircache__file_put(f, plain, (size_t)(p - plain));
+}

@@ -1,0 +1,20 @@
+/* escape.h - the one place that turns label bytes into quoted strings.
+ * Any input gives valid UTF-8 that keeps the quoted string closed. */
+#ifndef IRCACHE_ESCAPE_H
+#define IRCACHE_ESCAPE_H
+
+#include "atomic_file.h"
+
+typedef enum ircache__quoting {
+    /* Graphviz: \" and \\, a newline as the \n line break, other control
+     * characters as Unicode control pictures (U+2400 + c, DEL as U+2421). */
+    IRCACHE__QUOTE_DOT,
+    /* JSON: \" \\ \n \r \t, other control characters as \u00XX. */
+    IRCACHE__QUOTE_JSON,
+} ircache__quoting;
+
+/* Writes s (NUL-terminated) for the inside of a double-quoted string;
+ * invalid UTF-8 becomes U+FFFD, one per maximal invalid subsequence. */
+void ircache__put_quoted(ircache__file *f, const char *s, ircache__quoting how);
+
+#endif

@@ -1,0 +1,243 @@
+/* evict.c - LRU leaves in a lazy binary min-heap of (stamp, node). */
+#include "evict.h"
+
+#include "alloc.h"
+#include "position.h"
+#include "reclaim.h"
+#include "successors.h"
+
+/* A held entry with this stamp is a candidate marked for eviction; others
+ * are pinned leaves waiting to go back into the heap. */
+#define CANDIDATE UINT64_MAX
+
+static uint64_t stamp_of(const ircache__node *n)
+{
+    return atomic_load_explicit(&n->stamp, memory_order_relaxed);
+}
+
+static void sift_up(ircache__lru_entry *h, size_t i)
+{
+    ircache__lru_entry e = h[i];
+    while (i > 0) {
+        size_t up = (i - 1) / 2;
+        if (h[up].stamp <= e.stamp)
+            break;
+        h[i] = h[up];
+        i = up;
+    }
+    h[i] = e;
+}
+
+static void sift_down(ircache__lru_entry *h, size_t count, size_t i)
+{
+    ircache__lru_entry e = h[i];
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= count)
+            break;
+        if (child + 1 < count && h[child + 1].stamp < h[child].stamp)
+            child++;
+        if (h[child].stamp >= e.stamp)
+            break;
+        h[i] = h[child];
+        i = child;
+    }
+    h[i] = e;
+}
+
+static void push_entry(ircache *c, ircache__lru_entry e)
+{
+    c->lru[c->lru_count] = e;
+    sift_up(c->lru, c->lru_count++);
+}
+
+static ircache__lru_entry pop(ircache *c)
+{
+    ircache__lru_entry top = c->lru[0];
+    c->lru[0] = c->lru[--c->lru_count];
+    if (c->lru_count > 0)
+        sift_down(c->lru, c->lru_count, 0);
+    return top;
+}
+
+static int bounded(const ircache *c)
+{
+    return c->lru != NULL;
+}
+
+static int grow_to(ircache *c, size_t capacity)
+{
+    ircache__lru_entry *heap = ircache__malloc(capacity * sizeof *heap);
+    ircache__lru_entry *held = ircache__malloc(capacity * sizeof *held);
+    if (heap == NULL || held == NULL) {
+        ircache__free(heap);
+        ircache__free(held);
+        return IRCACHE_ENOMEM;
+    }
+    for (size_t i = 0; i < c->lru_count; i++)
+        heap[i] = c->lru[i];
+    ircache__free(c->lru);
+    ircache__free(c->lru_held);
+    c->lru = heap;
+    c->lru_held = held;
+    c->lru_capacity = capacity;
+    return 0;
+}
+
+int ircache__lru_reserve(ircache *c)
+{
+    if (!bounded(c) || c->lru_count < c->lru_capacity)
+        return 0;
+    return grow_to(c, c->lru_capacity * 2);
+}
+
+void ircache__lru_note_leaf(ircache *c, ircache__node *n)
+{
+    if (!bounded(c) || n == &c->root)
+        return;
+    uint32_t flags = atomic_load_explicit(&n->flags, memory_order_relaxed);
+    if (flags & IRCACHE__NODE_QUEUED)
+        return; /* its old entry is still in the heap and will do */
+    atomic_store_explicit(&n->flags, flags | IRCACHE__NODE_QUEUED, memory_order_relaxed);
+    push_entry(c, (ircache__lru_entry){stamp_of(n), n});
+}
+
+struct leaf_scan {
+    ircache *c;
+    size_t leaves;
+    int fill;
+};
+
+static void scan_leaf(ircache__node *n, void *ctx)
+{
+    struct leaf_scan *scan = ctx;
+    atomic_fetch_and_explicit(&n->flags, ~IRCACHE__NODE_QUEUED, memory_order_relaxed);
+    if (atomic_load_explicit(&n->succ, memory_order_relaxed) != 0)
+        return;
+    scan->leaves++;
+    if (scan->fill)
+        ircache__lru_note_leaf(scan->c, n);
+}
+
+int ircache__lru_rebuild(ircache *c, uint64_t max_nodes)
+{
+    struct leaf_scan scan = {c, 0, 0};
+    if (max_nodes == 0) {
+        ircache__free(c->lru);
+        ircache__free(c->lru_held);
+        c->lru = c->lru_held = NULL;
+        c->lru_count = c->lru_capacity = 0;
+        return 0;
+    }
+    if (bounded(c))
+        return 0; /* the heap is current */
+    ircache__node_store_visit(&c->store, scan_leaf, &scan);
+    if (grow_to(c, scan.leaves + 64) != 0)
+        return IRCACHE_ENOMEM;
+    scan.fill = 1;
+    ircache__node_store_visit(&c->store, scan_leaf, &scan);
+    return 0;
+}
+
+void ircache__lru_forget_all(ircache *c)
+{
+    c->lru_count = 0;
+}
+
+/* Pops entries until one is an evictable leaf; NULL when none is left.
+ * Pinned leaves are held until the pass ends. */
+static ircache__node *next_candidate(ircache *c, size_t *held)
+{
+    while (c->lru_count > 0) {
+        ircache__lru_entry e = pop(c);
+        ircache__node *n = e.node;
+        if (atomic_load_explicit(&n->succ, memory_order_relaxed) != 0) {
+            /* Grew a successor since: an entry again when it is a leaf. */
+            atomic_fetch_and_explicit(&n->flags, ~IRCACHE__NODE_QUEUED, memory_order_relaxed);
+            continue;
+        }
+        if (e.stamp != stamp_of(n)) {
+            push_entry(c, (ircache__lru_entry){stamp_of(n), n}); /* used since */
+            continue;
+        }
+        if (ircache__position_pins(c, n)) {
+            c->lru_held[(*held)++] = e;
+            continue;
+        }
+        return n;
+    }
+    return NULL;
+}
+
+static void unlink_leaf(ircache *c, ircache__node *n, ircache__node **dead)
+{
+    ircache__node *parent = n->parent;
+    ircache__succ_remove(c, parent, n);
+    c->nodes--;
+    c->evictions++;
+    const ircache__kind *kind = atomic_load_explicit(&n->kind, memory_order_relaxed);
+    atomic_fetch_add_explicit(&kind->op->departed_reuses,
+                              atomic_load_explicit(&n->hits, memory_order_relaxed),
+                              memory_order_relaxed);
+    n->parent = *dead;
+    *dead = n;
+    if (atomic_load_explicit(&parent->succ, memory_order_relaxed) == 0)
+        ircache__lru_note_leaf(c, parent);
+}
+
+/* Other threads may be stepping onto a candidate right now: mark a round of
+ * candidates, let every lookup in flight finish, and only then trust what
+ * the positions say. Returns the number of candidates marked. */
+static size_t evict_round(ircache *c, const ircache__position *self, ircache__node **dead,
+                          size_t want, size_t *held)
+{
+    size_t first = *held, marked = 0;
+    while (marked < want) {
+        ircache__node *n = next_candidate(c, held);
+        if (n == NULL)
+            break;
+        atomic_fetch_or_explicit(&n->flags, IRCACHE__NODE_DYING, memory_order_relaxed);
+        c->lru_held[(*held)++] = (ircache__lru_entry){CANDIDATE, n};
+        marked++;
+    }
+    if (marked == 0)
+        return 0;
+    ircache__synchronize(c, self);
+    size_t kept = first;
+    for (size_t i = first; i < *held; i++) {
+        ircache__lru_entry e = c->lru_held[i];
+        if (e.stamp == CANDIDATE) {
+            atomic_fetch_and_explicit(&e.node->flags, ~IRCACHE__NODE_DYING, memory_order_release);
+            if (!ircache__position_pins(c, e.node)) {
+                unlink_leaf(c, e.node, dead);
+                continue;
+            }
+            e.stamp = stamp_of(e.node);
+        }
+        c->lru_held[kept++] = e;
+    }
+    *held = kept;
+    return marked;
+}
+
+void ircache__evict(ircache *c, const ircache__position *self, ircache__node **dead)
+{
+    uint64_t max = atomic_load_explicit(&c->max_nodes, memory_order_relaxed);
+    if (max == 0 || c->nodes <= max || !bounded(c))
+        return;
+    size_t held = 0;
+    if (!ircache__has_other_readers(c, self)) {
+        /* Nobody else can move: what the positions say now holds. */
+        while (c->nodes > max) {
+            ircache__node *n = next_candidate(c, &held);
+            if (n == NULL)
+                break;
+            unlink_leaf(c, n, dead);
+        }
+    } else {
+        while (c->nodes > max && evict_round(c, self, dead, (size_t)(c->nodes - max), &held) > 0)
+            ;
+    }
+    for (size_t i = 0; i < held; i++)
+        push_entry(c, c->lru_held[i]);
+}

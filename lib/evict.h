@@ -1,0 +1,33 @@
+/* evict.h - keeping a bounded cache under its bound.
+ *
+ * Only leaves can go, least recently used first. Lookups only write a
+ * node's stamp, so the heap is lazy: each leaf has one entry whose stamp is
+ * at most the node's; an entry that turns out stale when it reaches the top
+ * is pushed again with the node's real stamp. The heap exists only while the
+ * cache is bounded. All functions run under the cache lock. */
+#ifndef IRCACHE_EVICT_H
+#define IRCACHE_EVICT_H
+
+#include "cache.h"
+
+/* Room for one more entry, so that the insert after it cannot fail.
+ * Returns 0 or IRCACHE_ENOMEM. No-op while unbounded. */
+int ircache__lru_reserve(ircache *c);
+
+/* n just became a leaf: give it an entry (room reserved). */
+void ircache__lru_note_leaf(ircache *c, ircache__node *n);
+
+/* Builds the heap from every leaf (the bound went from 0 to non-zero) or
+ * drops it (bound 0). Returns 0 or IRCACHE_ENOMEM (nothing changed). */
+int ircache__lru_rebuild(ircache *c, uint64_t max_nodes);
+
+/* Forgets every entry (the nodes are gone). */
+void ircache__lru_forget_all(ircache *c);
+
+/* Evicts least recently used leaves while the cache is over its bound,
+ * skipping leaves some position stands on. Evicted nodes are unlinked and
+ * chained through their parent field onto *dead, for the caller to release
+ * outside the lock and then free. self: the caller's position or NULL. */
+void ircache__evict(ircache *c, const ircache__position *self, ircache__node **dead);
+
+#endif

@@ -1,0 +1,176 @@
+/* position.c - per-thread positions and their lifetime. */
+#include "position.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "error.h"
+#include "registry.h"
+
+_Thread_local ircache *ircache__tls_cache IRCACHE__TLS_FAST;
+_Thread_local uint64_t ircache__tls_serial IRCACHE__TLS_FAST;
+_Thread_local ircache__position *ircache__tls_position IRCACHE__TLS_FAST;
+
+/* Every position this thread ever made, live or orphaned by a freed cache. */
+static _Thread_local ircache__position *thread_positions;
+
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+static int exit_key_ok;
+
+
+static void fold_and_unlink(ircache *c, ircache__position *p)
+{
+    c->departed_hits += atomic_load_explicit(&p->hits, memory_order_relaxed);
+    c->departed_misses += atomic_load_explicit(&p->misses, memory_order_relaxed);
+    if (p->cache_prev != NULL)
+        p->cache_prev->cache_next = p->cache_next;
+    else
+        c->positions = p->cache_next;
+    if (p->cache_next != NULL)
+        p->cache_next->cache_prev = p->cache_prev;
+    c->position_count--;
+}
+
+static void forget_fast_slot(void)
+{
+    ircache__tls_cache = NULL;
+    ircache__tls_serial = 0;
+    ircache__tls_position = NULL;
+}
+
+static void on_thread_exit(void *unused)
+{
+    (void)unused;
+    ircache__registry_lock();
+    ircache__position *p = thread_positions;
+    while (p != NULL) {
+        ircache__position *next = p->thread_next;
+        ircache *c = atomic_load_explicit(&p->cache, memory_order_relaxed);
+        if (c != NULL) {
+            ircache__lock(c);
+            fold_and_unlink(c, p);
+            ircache__unlock(c);
+        }
+        ircache__free(p);
+        p = next;
+    }
+    thread_positions = NULL;
+    forget_fast_slot();
+    ircache__registry_unlock();
+}
+
+static void make_exit_key(void)
+{
+    exit_key_ok = pthread_key_create(&exit_key, on_thread_exit) == 0;
+}
+
+/* Frees this thread's positions in caches that were freed since. */
+static void drop_orphans(void)
+{
+    ircache__position **link = &thread_positions;
+    while (*link != NULL) {
+        ircache__position *p = *link;
+        if (atomic_load_explicit(&p->cache, memory_order_acquire) == NULL) {
+            *link = p->thread_next;
+            if (ircache__tls_position == p)
+                forget_fast_slot();
+            ircache__free(p);
+        } else {
+            link = &p->thread_next;
+        }
+    }
+}
+
+ircache__position *ircache__position_slow(ircache *c, int create)
+{
+    ircache__position *found = NULL;
+    int orphans = 0;
+    for (ircache__position *p = thread_positions; p != NULL; p = p->thread_next) {
+        ircache *owner = atomic_load_explicit(&p->cache, memory_order_acquire);
+        if (owner == NULL)
+            orphans = 1;
+        else if (owner == c && p->cache_serial == c->serial)
+            found = p;
+    }
+    if (orphans)
+        drop_orphans();
+    if (found == NULL && create) {
+        (void)pthread_once(&exit_key_once, make_exit_key);
+        /* Without the exit hook a thread's position would outlive it; the
+         * key is set before the position exists so the hook always runs. */
+        if (!exit_key_ok || pthread_setspecific(exit_key, &exit_key) != 0) {
+            ircache__fail(IRCACHE_ENOMEM, "cannot register this thread with the cache");
+            return NULL;
+        }
+        found = ircache__aligned_alloc(64, sizeof *found);
+        if (found == NULL) {
+            ircache__fail(IRCACHE_ENOMEM, "no memory for this thread's position");
+            return NULL;
+        }
+        memset(found, 0, sizeof *found);
+        atomic_init(&found->cache, c);
+        found->cache_serial = c->serial;
+        found->owner = pthread_self();
+        ircache__lock(c);
+        atomic_init(&found->node, &c->root);
+        atomic_init(&found->gen, atomic_load_explicit(&c->gen, memory_order_relaxed));
+        found->clock = atomic_load_explicit(&c->clock, memory_order_relaxed);
+        found->synced_clock = found->clock;
+        found->cache_next = c->positions;
+        if (c->positions != NULL)
+            c->positions->cache_prev = found;
+        c->positions = found;
+        c->position_count++;
+        ircache__unlock(c);
+        found->thread_next = thread_positions;
+        thread_positions = found;
+    }
+    if (found != NULL) {
+        ircache__tls_cache = c;
+        ircache__tls_serial = c->serial;
+        ircache__tls_position = found;
+    }
+    return found;
+}
+
+int ircache__position_pins(const ircache *c, const ircache__node *n)
+{
+    uint64_t gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
+    for (const ircache__position *p = c->positions; p != NULL; p = p->cache_next) {
+        if (atomic_load_explicit(&p->node, memory_order_acquire) == n &&
+            atomic_load_explicit(&p->gen, memory_order_relaxed) == gen)
+            return 1;
+    }
+    return 0;
+}
+
+void ircache__positions_detach(ircache *c)
+{
+    ircache__position *p = c->positions;
+    while (p != NULL) {
+        ircache__position *next = p->cache_next;
+        atomic_store_explicit(&p->cache, NULL, memory_order_release);
+        p = next;
+    }
+    c->positions = NULL;
+    c->position_count = 0;
+    if (ircache__tls_cache == c)
+        forget_fast_slot();
+    drop_orphans();
+}
+
+void ircache__positions_forget_other_threads(ircache *c)
+{
+    pthread_t self = pthread_self();
+    ircache__position *p = c->positions;
+    while (p != NULL) {
+        ircache__position *next = p->cache_next;
+        if (!pthread_equal(p->owner, self)) {
+            fold_and_unlink(c, p);
+            ircache__free(p);
+        }
+        p = next;
+    }
+}

@@ -1,0 +1,74 @@
+/* position.h - where in each cache each thread stands.
+ *
+ * A position is created the first time a thread uses a cache, lives in both
+ * the thread's list and the cache's list, and goes away when the thread
+ * exits (folding its counters into the cache) or, for a freed cache, the
+ * next time the thread looks for a position. A lookup finds its position in
+ * a one-entry thread-local cache first. */
+#ifndef IRCACHE_POSITION_H
+#define IRCACHE_POSITION_H
+
+#include "cache.h"
+
+#if defined(__GNUC__)
+#define IRCACHE__TLS_FAST __attribute__((tls_model("initial-exec")))
+#else
+#define IRCACHE__TLS_FAST
+#endif
+
+extern _Thread_local ircache *ircache__tls_cache IRCACHE__TLS_FAST;
+extern _Thread_local uint64_t ircache__tls_serial IRCACHE__TLS_FAST;
+extern _Thread_local ircache__position *ircache__tls_position IRCACHE__TLS_FAST;
+
+ircache__position *ircache__position_slow(ircache *c, int create);
+
+/* The calling thread's position in c, created on first use; NULL (with the
+ * last error set) only when out of memory. */
+static inline ircache__position *ircache__position_get(ircache *c)
+{
+    if (ircache__tls_cache == c && ircache__tls_serial == c->serial)
+        return ircache__tls_position;
+    return ircache__position_slow(c, 1);
+}
+
+/* As ircache__position_get, but NULL when the thread has none yet. */
+static inline ircache__position *ircache__position_find(ircache *c)
+{
+    if (ircache__tls_cache == c && ircache__tls_serial == c->serial)
+        return ircache__tls_position;
+    return ircache__position_slow(c, 0);
+}
+
+/* Moves p back to the root of the current generation. */
+static inline void ircache__position_reset(ircache *c, ircache__position *p)
+{
+    atomic_store_explicit(&p->node, &c->root, memory_order_relaxed);
+    atomic_store_explicit(&p->gen, atomic_load_explicit(&c->gen, memory_order_acquire),
+                          memory_order_relaxed);
+}
+
+/* The node p stands on, the root if a clear happened since it moved. Owner
+ * thread only. */
+static inline ircache__node *ircache__position_node(ircache *c, ircache__position *p)
+{
+    uint64_t gen = atomic_load_explicit(&c->gen, memory_order_acquire);
+    if (atomic_load_explicit(&p->gen, memory_order_relaxed) != gen) {
+        atomic_store_explicit(&p->node, &c->root, memory_order_relaxed);
+        atomic_store_explicit(&p->gen, gen, memory_order_relaxed);
+        return &c->root;
+    }
+    return atomic_load_explicit(&p->node, memory_order_relaxed);
+}
+
+/* 1 when some position of c stands on n now (cache lock held). */
+int ircache__position_pins(const ircache *c, const ircache__node *n);
+
+/* Cache being freed (registry and cache locks held): its positions are
+ * unlinked from it; their threads free them later. */
+void ircache__positions_detach(ircache *c);
+
+/* In a fork child (cache lock held): drops the positions of threads that
+ * do not exist in the child. */
+void ircache__positions_forget_other_threads(ircache *c);
+
+#endif

@@ -1,0 +1,58 @@
+/* reclaim.h - when memory and payloads a lookup may be reading can go.
+ *
+ * Lookups take no lock. A lookup announces itself by storing the cache's
+ * epoch in its position's `active` word and clears it when done. A writer
+ * that unlinked something waits for a grace period: it bumps the epoch, makes
+ * every thread's earlier stores visible, then waits until every position is
+ * outside a lookup or inside one that began after the bump. Only then does
+ * it reuse memory or release payloads.
+ *
+ * Making other threads' stores visible needs a full barrier on both sides.
+ * Where Linux's membarrier(PRIVATE_EXPEDITED) is available, the writer
+ * issues it for every thread and a lookup pays only a compiler barrier; the
+ * fallback is a real fence in every lookup. Writers are rare (clear,
+ * eviction, replacement); lookups are the hot path. */
+#ifndef IRCACHE_RECLAIM_H
+#define IRCACHE_RECLAIM_H
+
+#include <stdatomic.h>
+
+#include "cache.h"
+
+/* Nonzero when lookups must fence themselves (membarrier unavailable). */
+extern int ircache__reader_fence;
+
+/* Registers the process for membarrier once; safe to call repeatedly. */
+void ircache__reclaim_init(void);
+
+static inline void ircache__reader_enter(ircache *c, ircache__position *p)
+{
+    uint64_t e = atomic_load_explicit(&c->epoch, memory_order_acquire);
+    atomic_store_explicit(&p->active, e, memory_order_relaxed);
+    if (ircache__reader_fence)
+        atomic_thread_fence(memory_order_seq_cst);
+    else
+        atomic_signal_fence(memory_order_seq_cst);
+}
+
+static inline void ircache__reader_exit(ircache__position *p)
+{
+    atomic_store_explicit(&p->active, 0, memory_order_release);
+}
+
+/* Waits until no lookup that began before the call can still see anything
+ * unlinked before it, then frees the retired tables. Caller holds the lock;
+ * self is the caller's own position (not waited for), or NULL. Costs nothing
+ * when self is the only position of the cache. */
+void ircache__synchronize(ircache *c, const ircache__position *self);
+
+/* 1 when some other thread than self's may be inside a lookup of c. */
+int ircache__has_other_readers(const ircache *c, const ircache__position *self);
+
+/* Hands a table that readers may still see to the next grace period. */
+void ircache__retire_table(ircache *c, ircache__succ_table *t);
+
+/* Frees the retired tables now (caller knows no reader can see them). */
+void ircache__free_retired(ircache *c);
+
+#endif

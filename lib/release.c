@@ -1,0 +1,66 @@
+/* release.c - graves: bounded batches of releases outside the lock. */
+#include "release.h"
+
+#include "kinds.h"
+
+static void take_batch(ircache *c, ircache__grave *g)
+{
+    g->batch_count = 0;
+    while (g->dead != NULL && g->batch_count < IRCACHE__RELEASE_BATCH) {
+        ircache__node *n = g->dead;
+        g->dead = n->parent;
+        g->batch[g->batch_count++] = ircache__release_of(n);
+        ircache__node_free(&c->store, n);
+    }
+}
+
+static void link_grave(ircache *c, ircache__grave *g)
+{
+    g->prev = NULL;
+    g->next = c->graves;
+    if (c->graves != NULL)
+        c->graves->prev = g;
+    c->graves = g;
+}
+
+static void unlink_grave(ircache *c, ircache__grave *g)
+{
+    if (g->prev != NULL)
+        g->prev->next = g->next;
+    else
+        c->graves = g->next;
+    if (g->next != NULL)
+        g->next->prev = g->prev;
+}
+
+void ircache__grave_open(ircache *c, ircache__grave *g, ircache__node *dead)
+{
+    g->dead = dead;
+    take_batch(c, g);
+    g->registered = g->dead != NULL;
+    if (g->registered)
+        link_grave(c, g);
+}
+
+void ircache__grave_close(ircache *c, ircache__grave *g)
+{
+    for (;;) {
+        for (size_t i = 0; i < g->batch_count; i++)
+            ircache__release_call(g->batch[i]);
+        if (!g->registered)
+            return;
+        ircache__lock(c);
+        take_batch(c, g);
+        if (g->dead == NULL) {
+            unlink_grave(c, g);
+            g->registered = 0;
+        }
+        ircache__unlock(c);
+    }
+}
+
+void ircache__graves_take_over(ircache *c)
+{
+    for (ircache__grave *g = c->graves; g != NULL; g = g->next)
+        g->dead = NULL;
+}

@@ -1,0 +1,146 @@
+/* successors.c - writer side of the successor index. */
+#include "successors.h"
+
+#include "alloc.h"
+#include "reclaim.h"
+
+#define MIN_TABLE_CAPACITY 4u
+
+static ircache__succ_table *table_new(ircache *c, uint32_t capacity)
+{
+    size_t bytes = sizeof(ircache__succ_table) + (size_t)capacity * sizeof(ircache__node *);
+    ircache__succ_table *t = ircache__calloc(1, bytes);
+    if (t == NULL)
+        return NULL;
+    t->mask = capacity - 1;
+    t->bytes = (uint32_t)bytes;
+    c->table_bytes += bytes;
+    return t;
+}
+
+static void table_place(ircache__succ_table *t, ircache__node *child, uint64_t seed)
+{
+    uint32_t i = (uint32_t)ircache__hash(ircache__node_key(child), child->key_len, seed);
+    while (atomic_load_explicit(&t->slots[i & t->mask], memory_order_relaxed) != NULL)
+        i++;
+    atomic_store_explicit(&t->slots[i & t->mask], child, memory_order_release);
+    t->used++;
+    t->live++;
+}
+
+/* Capacity that keeps `live` entries (plus one to come) at most half full. */
+static uint32_t capacity_for(uint32_t live)
+{
+    uint32_t capacity = MIN_TABLE_CAPACITY;
+    while (capacity < (live + 1) * 2)
+        capacity *= 2;
+    return capacity;
+}
+
+static ircache__succ_table *table_rebuilt(ircache *c, const ircache__succ_table *old, uint32_t capacity)
+{
+    ircache__succ_table *t = table_new(c, capacity);
+    if (t == NULL)
+        return NULL;
+    for (uint32_t i = 0; i <= old->mask; i++) {
+        ircache__node *n = atomic_load_explicit(&old->slots[i], memory_order_relaxed);
+        if (n != NULL && n != IRCACHE__TOMBSTONE)
+            table_place(t, n, c->hash_seed);
+    }
+    return t;
+}
+
+static void publish_table(ircache__node *parent, ircache__succ_table *t)
+{
+    atomic_store_explicit(&parent->succ, (uintptr_t)t | IRCACHE__SUCC_TABLE_BIT, memory_order_release);
+}
+
+uint32_t ircache__succ_count(const ircache__node *n)
+{
+    uintptr_t s = atomic_load_explicit(&n->succ, memory_order_relaxed);
+    ircache__succ_table *t = ircache__succ_as_table(s);
+    return t != NULL ? t->live : s != 0;
+}
+
+int ircache__succ_reserve(ircache *c, ircache__node *parent)
+{
+    uintptr_t s = atomic_load_explicit(&parent->succ, memory_order_relaxed);
+    ircache__succ_table *t = ircache__succ_as_table(s);
+    if (s == 0)
+        return 0;
+    if (t == NULL) {
+        /* One direct successor: the second needs a table. */
+        t = table_new(c, MIN_TABLE_CAPACITY);
+        if (t == NULL)
+            return IRCACHE_ENOMEM;
+        table_place(t, (ircache__node *)s, c->hash_seed);
+        publish_table(parent, t);
+        return 0;
+    }
+    /* Keep at least a quarter of the slots empty so that probes end soon. */
+    if ((t->used + 1) * 4 <= (t->mask + 1) * 3)
+        return 0;
+    ircache__succ_table *bigger = table_rebuilt(c, t, capacity_for(t->live));
+    if (bigger == NULL)
+        return IRCACHE_ENOMEM;
+    publish_table(parent, bigger);
+    ircache__retire_table(c, t);
+    return 0;
+}
+
+void ircache__succ_add(ircache *c, ircache__node *parent, ircache__node *child)
+{
+    uintptr_t s = atomic_load_explicit(&parent->succ, memory_order_relaxed);
+    if (s == 0) {
+        atomic_store_explicit(&parent->succ, (uintptr_t)child, memory_order_release);
+        return;
+    }
+    table_place(ircache__succ_as_table(s), child, c->hash_seed);
+}
+
+void ircache__succ_remove(ircache *c, ircache__node *parent, ircache__node *child)
+{
+    uintptr_t s = atomic_load_explicit(&parent->succ, memory_order_relaxed);
+    ircache__succ_table *t = ircache__succ_as_table(s);
+    if (t == NULL) {
+        atomic_store_explicit(&parent->succ, 0, memory_order_release);
+        return;
+    }
+    uint32_t i = (uint32_t)ircache__hash(ircache__node_key(child), child->key_len, c->hash_seed);
+    while (atomic_load_explicit(&t->slots[i & t->mask], memory_order_relaxed) != child)
+        i++;
+    atomic_store_explicit(&t->slots[i & t->mask], IRCACHE__TOMBSTONE, memory_order_release);
+    if (--t->live > 1)
+        return;
+    /* Back to the direct form: the table goes once no reader can see it. */
+    ircache__node *last = NULL;
+    for (uint32_t j = 0; t->live == 1 && j <= t->mask; j++) {
+        ircache__node *n = atomic_load_explicit(&t->slots[j], memory_order_relaxed);
+        if (n != NULL && n != IRCACHE__TOMBSTONE)
+            last = n;
+    }
+    atomic_store_explicit(&parent->succ, (uintptr_t)last, memory_order_release);
+    ircache__retire_table(c, t);
+}
+
+void ircache__succ_list(const ircache__node *parent, ircache__node **out)
+{
+    uintptr_t s = atomic_load_explicit(&parent->succ, memory_order_relaxed);
+    ircache__succ_table *t = ircache__succ_as_table(s);
+    if (t == NULL) {
+        if (s != 0)
+            out[0] = (ircache__node *)s;
+        return;
+    }
+    size_t k = 0;
+    for (uint32_t i = 0; i <= t->mask; i++) {
+        ircache__node *n = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
+        if (n != NULL && n != IRCACHE__TOMBSTONE)
+            out[k++] = n;
+    }
+}
+
+void ircache__succ_free_detached(ircache__node *n)
+{
+    ircache__free(ircache__succ_as_table(atomic_load_explicit(&n->succ, memory_order_relaxed)));
+}

@@ -1,0 +1,78 @@
+/* successors.h - the successor index of a node: O(1) at any fan-out.
+ *
+ * node->succ is 0 (no successor), a node pointer (exactly one: the common
+ * case of a straight trace costs one key comparison and no hashing), or a
+ * table pointer with bit 0 set (two or more: open addressing by key hash).
+ * Lookups read it with acquire loads and no lock; writers hold the cache
+ * lock, publish complete tables with release stores and never reuse a slot,
+ * so a reader sees each slot go NULL -> node -> tombstone. A table that is
+ * replaced stays readable until the next grace period. */
+#ifndef IRCACHE_SUCCESSORS_H
+#define IRCACHE_SUCCESSORS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "hash.h"
+#include "node.h"
+
+struct ircache__succ_table {
+    uint32_t mask; /* capacity - 1 */
+    uint32_t used; /* slots ever filled, tombstones included */
+    uint32_t live;
+    uint32_t bytes;
+    ircache__succ_table *retired_next;
+    _Atomic(ircache__node *) slots[];
+};
+
+#define IRCACHE__SUCC_TABLE_BIT ((uintptr_t)1)
+#define IRCACHE__TOMBSTONE ((ircache__node *)(uintptr_t)1)
+
+static inline ircache__succ_table *ircache__succ_as_table(uintptr_t s)
+{
+    return (s & IRCACHE__SUCC_TABLE_BIT) ? (ircache__succ_table *)(s & ~IRCACHE__SUCC_TABLE_BIT) : NULL;
+}
+
+/* Reader side: the successor of parent whose key is key[0..len), or NULL. */
+static inline ircache__node *ircache__succ_find(const ircache__node *parent, const void *key,
+                                                uint32_t len, uint64_t seed)
+{
+    uintptr_t s = atomic_load_explicit(&parent->succ, memory_order_acquire);
+    if (!(s & IRCACHE__SUCC_TABLE_BIT)) {
+        ircache__node *only = (ircache__node *)s;
+        return only != NULL && ircache__node_key_equals(only, key, len) ? only : NULL;
+    }
+    const ircache__succ_table *t = (const ircache__succ_table *)(s & ~IRCACHE__SUCC_TABLE_BIT);
+    for (uint32_t i = (uint32_t)ircache__hash(key, len, seed);; i++) {
+        ircache__node *n = atomic_load_explicit(&t->slots[i & t->mask], memory_order_acquire);
+        if (n == NULL)
+            return NULL;
+        if (n != IRCACHE__TOMBSTONE && ircache__node_key_equals(n, key, len))
+            return n;
+    }
+}
+
+/* Writer side, all under the cache lock. */
+
+/* Number of successors of n. */
+uint32_t ircache__succ_count(const ircache__node *n);
+
+/* Makes sure that adding one successor to parent cannot fail. Returns 0 or
+ * IRCACHE_ENOMEM. */
+int ircache__succ_reserve(ircache *c, ircache__node *parent);
+
+/* Adds child (whose key is not among parent's successors) to parent; room
+ * was reserved by ircache__succ_reserve. */
+void ircache__succ_add(ircache *c, ircache__node *parent, ircache__node *child);
+
+/* Removes child from parent's successors. Never allocates. */
+void ircache__succ_remove(ircache *c, ircache__node *parent, ircache__node *child);
+
+/* Copies parent's successors into out (room for ircache__succ_count). */
+void ircache__succ_list(const ircache__node *parent, ircache__node **out);
+
+/* Frees a detached node's table, if it has one (no reader can see it). */
+void ircache__succ_free_detached(ircache__node *n);
+
+#endif

@@ -1,0 +1,305 @@
+/* trie.c - lookup takes no lock; everything that changes the shape holds
+ * the cache lock and hands payload releases to after the unlock. */
+#include "trie.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "error.h"
+#include "evict.h"
+#include "kinds.h"
+#include "position.h"
+#include "reclaim.h"
+#include "release.h"
+#include "successors.h"
+
+/* How far a thread's stamp clock may run ahead of the shared one before a
+ * step mark publishes it; keeps threads' stamps comparable for LRU without
+ * a shared write per lookup. */
+#define CLOCK_SYNC_INTERVAL 256u
+
+static void clock_publish(ircache *c, uint64_t at_least)
+{
+    uint64_t seen = atomic_load_explicit(&c->clock, memory_order_relaxed);
+    while (seen < at_least &&
+           !atomic_compare_exchange_weak_explicit(&c->clock, &seen, at_least, memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+}
+
+/* The stamp for a node the calling thread uses now: later than anything
+ * this thread did and than the node's last use. */
+static uint64_t next_stamp(ircache__position *p, const ircache__node *n)
+{
+    uint64_t s = p->clock + 1;
+    uint64_t last = atomic_load_explicit(&n->stamp, memory_order_relaxed);
+    if (last >= s)
+        s = last + 1;
+    p->clock = s;
+    return s;
+}
+
+static void count(_Atomic uint64_t *counter)
+{
+    /* Only the owning thread writes its counters. */
+    atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+void *ircache__trie_lookup(ircache *c, const void *key, uint32_t key_len)
+{
+    ircache__position *p = ircache__position_get(c);
+    if (p == NULL || !atomic_load_explicit(&c->enabled, memory_order_relaxed))
+        return NULL;
+    ircache__reader_enter(c, p);
+    ircache__node *at = ircache__position_node(c, p);
+    ircache__node *n = ircache__succ_find(at, key, key_len, c->hash_seed);
+    if (n == NULL || (atomic_load_explicit(&n->flags, memory_order_acquire) & IRCACHE__NODE_UNSEEN)) {
+        ircache__reader_exit(p);
+        count(&p->misses);
+        return NULL;
+    }
+    atomic_fetch_add_explicit(&n->hits, 1, memory_order_relaxed);
+    atomic_store_explicit(&n->stamp, next_stamp(p, n), memory_order_relaxed);
+    atomic_store_explicit(&p->node, n, memory_order_relaxed);
+    const ircache__kind *kind = atomic_load_explicit(&n->kind, memory_order_relaxed);
+    void *payload = atomic_load_explicit(&n->payload, memory_order_relaxed);
+    const ircache_owner *owner = kind->owner;
+    if (owner != NULL && owner->retain != NULL)
+        owner->retain(payload, owner->ctx);
+    ircache__reader_exit(p);
+    count(&p->hits);
+    return payload;
+}
+
+void ircache__trie_mark_step(ircache *c)
+{
+    ircache__position *p = ircache__position_find(c);
+    if (p == NULL)
+        return; /* a thread without a position is at the root already */
+    ircache__position_reset(c, p);
+    if (p->clock - p->synced_clock >= CLOCK_SYNC_INTERVAL) {
+        uint64_t shared = atomic_load_explicit(&c->clock, memory_order_relaxed);
+        if (shared > p->clock)
+            p->clock = shared;
+        else
+            clock_publish(c, p->clock);
+        p->synced_clock = p->clock;
+    }
+}
+
+/* Replaced tables wait for a grace period; a thread alone in the cache
+ * frees them at once, others once they add up to something. */
+static void maybe_free_retired(ircache *c, const ircache__position *self)
+{
+    if (c->retired == NULL)
+        return;
+    if (!ircache__has_other_readers(c, self) || c->retired_bytes > c->table_bytes / 2 + 65536u)
+        ircache__synchronize(c, self);
+}
+
+static ircache__release replace(ircache *c, ircache__position *p, ircache__node *n,
+                                const ircache__kind *kind, void *payload)
+{
+    ircache__release old = ircache__release_of(n);
+    const ircache__kind *old_kind = atomic_load_explicit(&n->kind, memory_order_relaxed);
+    if (ircache__has_other_readers(c, p)) {
+        /* A reader must never pair the old payload with the new owner, nor
+         * retain a payload after its release: hide the node, wait. */
+        atomic_fetch_or_explicit(&n->flags, IRCACHE__NODE_BUSY, memory_order_relaxed);
+        ircache__synchronize(c, p);
+    }
+    atomic_fetch_add_explicit(&old_kind->op->departed_reuses,
+                              atomic_load_explicit(&n->hits, memory_order_relaxed),
+                              memory_order_relaxed);
+    atomic_store_explicit(&n->hits, 0, memory_order_relaxed);
+    atomic_store_explicit(&n->payload, payload, memory_order_relaxed);
+    atomic_store_explicit(&n->kind, kind, memory_order_relaxed);
+    atomic_fetch_and_explicit(&n->flags, ~IRCACHE__NODE_BUSY, memory_order_release);
+    return old;
+}
+
+static ircache__node *attach(ircache *c, ircache__node *parent, const void *key, uint32_t key_len,
+                             const ircache__kind *kind, void *payload)
+{
+    if (ircache__lru_reserve(c) != 0)
+        return NULL;
+    ircache__node *n = ircache__node_alloc(&c->store, key_len);
+    if (n == NULL)
+        return NULL;
+    if (ircache__succ_reserve(c, parent) != 0) {
+        ircache__node_free(&c->store, n);
+        return NULL;
+    }
+    atomic_init(&n->succ, 0);
+    n->parent = parent;
+    atomic_init(&n->payload, payload);
+    atomic_init(&n->kind, kind);
+    n->id = ++c->next_id;
+    atomic_init(&n->hits, 0);
+    atomic_init(&n->stamp, 0);
+    atomic_init(&n->flags, 0);
+    if (key_len)
+        memcpy(ircache__node_key(n), key, key_len);
+    if (ircache__succ_count(parent) > 0)
+        c->forks++;
+    ircache__succ_add(c, parent, n);
+    c->nodes++;
+    return n;
+}
+
+int ircache__trie_insert(ircache *c, const void *key, uint32_t key_len, const char *op,
+                         void *payload, const ircache_owner *owner)
+{
+    ircache__position *p = ircache__position_get(c);
+    if (p == NULL)
+        return IRCACHE_ENOMEM;
+    if (!atomic_load_explicit(&c->enabled, memory_order_relaxed))
+        return ircache__fail(IRCACHE_EDISABLED, "insert into a disabled cache");
+    ircache__lock(c);
+    ircache__node *parent = ircache__position_node(c, p);
+    ircache__node *n = ircache__succ_find(parent, key, key_len, c->hash_seed);
+    const ircache__kind *kind = ircache__kind_intern(&c->kinds, op, owner);
+    if (kind == NULL) {
+        ircache__unlock(c);
+        return ircache__fail(IRCACHE_ENOMEM, "no memory for the op label");
+    }
+    ircache__release old = {NULL, NULL};
+    ircache__node *dead = NULL;
+    ircache__grave grave;
+    if (n != NULL) {
+        old = replace(c, p, n, kind, payload);
+    } else {
+        n = attach(c, parent, key, key_len, kind, payload);
+        if (n == NULL) {
+            ircache__unlock(c);
+            return ircache__fail(IRCACHE_ENOMEM, "no memory for a node with a %u-byte key", key_len);
+        }
+    }
+    uint64_t shared = atomic_load_explicit(&c->clock, memory_order_relaxed);
+    if (shared > p->clock)
+        p->clock = shared;
+    atomic_store_explicit(&n->stamp, next_stamp(p, n), memory_order_relaxed);
+    clock_publish(c, p->clock);
+    p->synced_clock = p->clock;
+    atomic_store_explicit(&p->node, n, memory_order_relaxed);
+    c->inserts++;
+    kind->op->inserts++;
+    if (old.payload == NULL)
+        ircache__lru_note_leaf(c, n);
+    ircache__evict(c, p, &dead);
+    maybe_free_retired(c, p);
+    ircache__grave_open(c, &grave, dead);
+    ircache__unlock(c);
+    ircache__release_call(old);
+    ircache__grave_close(c, &grave);
+    return 0;
+}
+
+/* What a clear hands from under the lock to the releases after it. */
+struct detached {
+    ircache__node_store store;
+    ircache__node root_successors; /* carries the root's old successor index */
+};
+
+static void release_detached_node(ircache__node *n, void *ctx)
+{
+    (void)ctx;
+    const ircache__kind *kind = atomic_load_explicit(&n->kind, memory_order_relaxed);
+    atomic_fetch_add_explicit(&kind->op->departed_reuses,
+                              atomic_load_explicit(&n->hits, memory_order_relaxed),
+                              memory_order_relaxed);
+    const ircache_owner *owner = kind->owner;
+    if (owner != NULL && owner->release != NULL)
+        owner->release(atomic_load_explicit(&n->payload, memory_order_relaxed), owner->ctx);
+    ircache__succ_free_detached(n);
+}
+
+static void release_detached(struct detached *d)
+{
+    ircache__node_store_visit(&d->store, release_detached_node, NULL);
+    ircache__succ_free_detached(&d->root_successors);
+    ircache__node_store_release(&d->store);
+}
+
+/* Unlinks every node under the lock; the caller waits a grace period, then
+ * releases them. */
+static void detach_all(ircache *c, struct detached *d)
+{
+    ircache__graves_take_over(c);
+    d->store = c->store;
+    memset(&c->store, 0, sizeof c->store);
+    atomic_init(&d->root_successors.succ,
+                atomic_exchange_explicit(&c->root.succ, 0, memory_order_release));
+    atomic_store_explicit(&c->gen, atomic_load_explicit(&c->gen, memory_order_relaxed) + 1,
+                          memory_order_release);
+    c->nodes = 0;
+    c->table_bytes = 0;
+    ircache__lru_forget_all(c);
+}
+
+void ircache__trie_clear(ircache *c)
+{
+    ircache__position *self = ircache__position_find(c);
+    struct detached d;
+    ircache__lock(c);
+    detach_all(c, &d);
+    c->clears++;
+    ircache__synchronize(c, self);
+    ircache__unlock(c);
+    release_detached(&d);
+}
+
+int ircache__trie_set_max_nodes(ircache *c, uint64_t max_nodes)
+{
+    ircache__position *self = ircache__position_find(c);
+    ircache__node *dead = NULL;
+    ircache__grave grave;
+    ircache__lock(c);
+    if (ircache__lru_rebuild(c, max_nodes) != 0) {
+        ircache__unlock(c);
+        return ircache__fail(IRCACHE_ENOMEM, "no memory for the eviction order of %llu nodes",
+                             (unsigned long long)c->nodes);
+    }
+    atomic_store_explicit(&c->max_nodes, max_nodes, memory_order_relaxed);
+    ircache__evict(c, self, &dead);
+    ircache__grave_open(c, &grave, dead);
+    ircache__unlock(c);
+    ircache__grave_close(c, &grave);
+    return 0;
+}
+
+static uint64_t next_serial(void)
+{
+    static _Atomic uint64_t serials = 1;
+    return atomic_fetch_add_explicit(&serials, 1, memory_order_relaxed);
+}
+
+int ircache__trie_init(ircache *c)
+{
+    if (pthread_mutex_init(&c->lock, NULL) != 0)
+        return IRCACHE_ENOMEM;
+    ircache__reclaim_init();
+    atomic_init(&c->epoch, 1);
+    atomic_init(&c->gen, 0);
+    atomic_init(&c->enabled, 1);
+    atomic_init(&c->clock, 0);
+    atomic_init(&c->max_nodes, 0);
+    atomic_init(&c->root.succ, 0);
+    atomic_init(&c->root.kind, NULL);
+    c->serial = next_serial();
+    /* Seeded per cache so that no fixed set of keys collides everywhere. */
+    c->hash_seed = ircache__mix((uint64_t)(uintptr_t)c ^ (uint64_t)time(NULL), c->serial);
+    return 0;
+}
+
+void ircache__trie_destroy(ircache *c)
+{
+    struct detached d;
+    detach_all(c, &d);
+    ircache__free_retired(c);
+    release_detached(&d);
+    ircache__lru_rebuild(c, 0);
+    ircache__kinds_release(&c->kinds);
+    pthread_mutex_destroy(&c->lock);
+}

@@ -1,0 +1,26 @@
+/* trie.h - the trie's rules: lookup, insert, replace, clear, step marks.
+ * Arguments are checked by api.c before they get here. */
+#ifndef IRCACHE_TRIE_H
+#define IRCACHE_TRIE_H
+
+#include "cache.h"
+
+/* Sets up c (storage provided by the caller, zeroed). Returns 0 or
+ * IRCACHE_ENOMEM. */
+int ircache__trie_init(ircache *c);
+
+/* Releases every payload and all memory of c (no other thread uses it). */
+void ircache__trie_destroy(ircache *c);
+
+void *ircache__trie_lookup(ircache *c, const void *key, uint32_t key_len);
+
+int ircache__trie_insert(ircache *c, const void *key, uint32_t key_len, const char *op,
+                         void *payload, const ircache_owner *owner);
+
+void ircache__trie_mark_step(ircache *c);
+
+void ircache__trie_clear(ircache *c);
+
+int ircache__trie_set_max_nodes(ircache *c, uint64_t max_nodes);
+
+#endif

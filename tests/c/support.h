@@ -1,0 +1,47 @@
+/* support.h - what several C tests need: payloads that count their retains
+ * and releases, temporary directories, reading files back. */
+#ifndef IRCACHE_TEST_SUPPORT_H
+#define IRCACHE_TEST_SUPPORT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "ircache.h"
+
+/* A payload whose owner counts what the cache did with it. */
+typedef struct counted {
+    int value;
+    _Atomic int retains;
+    _Atomic int releases;
+} counted;
+
+/* Owner whose retain/release count on the counted payload. */
+extern const ircache_owner counting_owner;
+
+/* An array of n counted payloads, values 0..n-1 (free with free()). */
+counted *counted_array(size_t n);
+
+/* Sum of releases over an array; and the first index released != once. */
+long counted_total_releases(const counted *items, size_t n);
+long counted_first_not_released_once(const counted *items, size_t n);
+
+/* A fresh directory under $TMPDIR (or /tmp); returns a malloc'd path. */
+char *make_temp_dir(void);
+
+/* Removes the directory and the files in it (not recursive beyond that). */
+void remove_temp_dir(char *dir);
+
+/* dir/name as a malloc'd string. */
+char *path_join(const char *dir, const char *name);
+
+/* The whole file as a NUL-terminated malloc'd string, or NULL; *size gets
+ * the byte count when not NULL. */
+char *read_file(const char *path, size_t *size);
+
+/* Writes text to path (creating or truncating it); returns 0 on success. */
+int write_file(const char *path, const char *text);
+
+/* Number of entries in dir, . and .. excluded. */
+int count_dir_entries(const char *dir);
+
+#endif

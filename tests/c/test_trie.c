@@ -1,0 +1,298 @@
+/* test_trie.c - the trie's rules on one thread: PyTorch's own trie-cache
+ * cases, misses, replacement, ids, counters and the enabled switch. */
+#include <string.h>
+
+#include "check.h"
+#include "ircache.h"
+#include "support.h"
+
+#define KEY(s) (s), strlen(s)
+
+static ircache_stats stats_of(ircache *c)
+{
+    ircache_stats s;
+    memset(&s, 0xff, sizeof s);
+    REQUIRE(ircache_get_stats(c, &s) == 0);
+    return s;
+}
+
+/* Traces ops through the cache as a runtime would: reuse on a hit, create
+ * and insert on a miss. Returns how many ops were reused. */
+static int trace(ircache *c, const char *const *ops, size_t n, counted *made)
+{
+    int reused = 0;
+    for (size_t i = 0; i < n; i++) {
+        counted *hit = ircache_lookup(c, KEY(ops[i]));
+        if (hit != NULL) {
+            reused++;
+            continue;
+        }
+        REQUIRE(ircache_insert(c, KEY(ops[i]), ops[i], &made[i], NULL) == 0);
+    }
+    ircache_mark_step(c);
+    return reused;
+}
+
+/* PyTorch's TrieCache.TestSinglePath: the same three ops over several steps
+ * are created once and reused afterwards, as the very same nodes. */
+static void single_path_is_reused_over_steps(void)
+{
+    ircache *c = ircache_new();
+    const char *ops[] = {"a", "b", "c"};
+    counted made[3] = {{0}};
+    CHECK_INT(trace(c, ops, 3, made), 0);
+    for (int step = 0; step < 3; step++) {
+        for (size_t i = 0; i < 3; i++)
+            CHECK_PTR(ircache_lookup(c, KEY(ops[i])), &made[i]);
+        ircache_mark_step(c);
+    }
+    ircache_stats s = stats_of(c);
+    CHECK_U64(s.nodes, 3);
+    CHECK_U64(s.inserts, 3);
+    CHECK_U64(s.hits, 9);
+    CHECK_U64(s.misses, 3);
+    CHECK_U64(s.forks, 0);
+    ircache_free(c);
+}
+
+/* PyTorch's TrieCache.TestTwoPaths: a, b, c then a, b, d fork after b; both
+ * paths are reused on later steps. */
+static void two_paths_fork_and_are_both_reused(void)
+{
+    ircache *c = ircache_new();
+    const char *first[] = {"a", "b", "c"};
+    const char *second[] = {"a", "b", "d"};
+    counted made1[3] = {{0}}, made2[3] = {{0}};
+    CHECK_INT(trace(c, first, 3, made1), 0);
+    CHECK_INT(trace(c, second, 3, made2), 2);
+    CHECK_U64(stats_of(c).forks, 1);
+    CHECK_U64(stats_of(c).nodes, 4);
+    CHECK_PTR(ircache_lookup(c, KEY("a")), &made1[0]);
+    CHECK_PTR(ircache_lookup(c, KEY("b")), &made1[1]);
+    CHECK_PTR(ircache_lookup(c, KEY("c")), &made1[2]);
+    ircache_mark_step(c);
+    CHECK_PTR(ircache_lookup(c, KEY("a")), &made1[0]);
+    CHECK_PTR(ircache_lookup(c, KEY("b")), &made1[1]);
+    CHECK_PTR(ircache_lookup(c, KEY("d")), &made2[2]);
+    ircache_free(c);
+}
+
+static void a_miss_leaves_the_position(void)
+{
+    ircache *c = ircache_new();
+    int a, b;
+    REQUIRE(ircache_insert(c, KEY("a"), "a", &a, NULL) == 0);
+    REQUIRE(ircache_insert(c, KEY("b"), "b", &b, NULL) == 0);
+    ircache_mark_step(c);
+    CHECK_PTR(ircache_lookup(c, KEY("a")), &a);
+    CHECK_PTR(ircache_lookup(c, KEY("zzz")), NULL);
+    CHECK_PTR(ircache_lookup(c, KEY("a")), NULL); /* a is not a successor of a */
+    CHECK_PTR(ircache_lookup(c, KEY("b")), &b);   /* still after a */
+    ircache_free(c);
+}
+
+static void keys_compare_as_exact_bytes(void)
+{
+    ircache *c = ircache_new();
+    int ab, abc, empty, zero;
+    REQUIRE(ircache_insert(c, "ab", 2, "ab", &ab, NULL) == 0);
+    ircache_mark_step(c);
+    REQUIRE(ircache_insert(c, "abc", 3, "abc", &abc, NULL) == 0);
+    ircache_mark_step(c);
+    REQUIRE(ircache_insert(c, NULL, 0, "empty", &empty, NULL) == 0);
+    ircache_mark_step(c);
+    REQUIRE(ircache_insert(c, "a\0b", 3, "zero", &zero, NULL) == 0);
+    ircache_mark_step(c);
+    CHECK_PTR(ircache_lookup(c, "ab", 2), &ab);
+    ircache_mark_step(c);
+    CHECK_PTR(ircache_lookup(c, "abc", 3), &abc);
+    ircache_mark_step(c);
+    CHECK_PTR(ircache_lookup(c, "", 0), &empty);
+    ircache_mark_step(c);
+    CHECK_PTR(ircache_lookup(c, "a\0b", 3), &zero);
+    ircache_mark_step(c);
+    CHECK_PTR(ircache_lookup(c, "a", 1), NULL);
+    CHECK_PTR(ircache_lookup(c, "a\0c", 3), NULL);
+    CHECK_U64(stats_of(c).nodes, 4);
+    CHECK_U64(stats_of(c).forks, 3);
+    ircache_free(c);
+}
+
+static void insert_of_an_existing_key_replaces(void)
+{
+    ircache *c = ircache_new();
+    counted *items = counted_array(3);
+    REQUIRE(ircache_insert(c, KEY("a"), "old", &items[0], &counting_owner) == 0);
+    REQUIRE(ircache_insert(c, KEY("b"), "b", &items[1], &counting_owner) == 0);
+    ircache_mark_step(c);
+    CHECK_PTR(ircache_lookup(c, KEY("a")), &items[0]);
+    ircache_mark_step(c);
+    /* Replace a: old payload released once, position moves to a, b stays a child. */
+    REQUIRE(ircache_insert(c, KEY("a"), "new", &items[2], &counting_owner) == 0);
+    CHECK_INT(atomic_load(&items[0].releases), 1);
+    CHECK_INT(atomic_load(&items[2].releases), 0);
+    CHECK_PTR(ircache_lookup(c, KEY("b")), &items[1]);
+    ircache_mark_step(c);
+    ircache_stats s = stats_of(c);
+    CHECK_U64(s.nodes, 2);
+    CHECK_U64(s.inserts, 3);
+    CHECK_U64(s.forks, 0);
+    CHECK_PTR(ircache_lookup(c, KEY("a")), &items[2]);
+
+    ircache_op_stats ops[4];
+    int64_t n = ircache_get_op_stats(c, ops, 4);
+    REQUIRE(n == 3);
+    CHECK_STR(ops[0].op, "old");
+    CHECK_U64(ops[0].inserts, 1);
+    CHECK_U64(ops[0].reused, 1);
+    CHECK_STR(ops[2].op, "new");
+    CHECK_U64(ops[2].inserts, 1);
+    CHECK_U64(ops[2].reused, 1);
+    ircache_free(c);
+    CHECK_INT(atomic_load(&items[2].releases), 1);
+    CHECK_INT(atomic_load(&items[1].releases), 1);
+    free(items);
+}
+
+static void hit_count_restarts_on_replacement(void)
+{
+    ircache *c = ircache_new();
+    char *dir = make_temp_dir();
+    char *path = path_join(dir, "t.dot");
+    int x, y;
+    REQUIRE(ircache_insert(c, KEY("k"), "op", &x, NULL) == 0);
+    for (int i = 0; i < 5; i++) {
+        ircache_mark_step(c);
+        CHECK_PTR(ircache_lookup(c, KEY("k")), &x);
+    }
+    ircache_mark_step(c);
+    REQUIRE(ircache_insert(c, KEY("k"), "op2", &y, NULL) == 0);
+    REQUIRE(ircache_dump_dot(c, path) == 0);
+    char *text = read_file(path, NULL);
+    CHECK_STR(text, "digraph G {\n0 -> 1\n1[label=\"op2, 0 hits\"]\n}\n");
+    free(text);
+    free(path);
+    remove_temp_dir(dir);
+    ircache_free(c);
+}
+
+static void op_stats_count_inserts_and_reuse_per_label(void)
+{
+    ircache *c = ircache_new();
+    int p[4];
+    REQUIRE(ircache_insert(c, KEY("1"), "aten::mm", &p[0], NULL) == 0);
+    REQUIRE(ircache_insert(c, KEY("2"), "aten::relu", &p[1], NULL) == 0);
+    REQUIRE(ircache_insert(c, KEY("3"), "aten::mm", &p[2], NULL) == 0);
+    REQUIRE(ircache_insert(c, KEY("4"), NULL, &p[3], NULL) == 0);
+    for (int step = 0; step < 2; step++) {
+        ircache_mark_step(c);
+        REQUIRE(ircache_lookup(c, KEY("1")) == &p[0]);
+        REQUIRE(ircache_lookup(c, KEY("2")) == &p[1]);
+        REQUIRE(ircache_lookup(c, KEY("3")) == &p[2]);
+    }
+    CHECK_INT(ircache_get_op_stats(c, NULL, 0), 3);
+    ircache_op_stats ops[1];
+    CHECK_INT(ircache_get_op_stats(c, ops, 1), 3); /* fills only what fits */
+    CHECK_STR(ops[0].op, "aten::mm");
+    CHECK_U64(ops[0].inserts, 2);
+    CHECK_U64(ops[0].reused, 4);
+    ircache_clear(c); /* reuse counts are cumulative: they survive a clear */
+    ircache_op_stats all[3];
+    REQUIRE(ircache_get_op_stats(c, all, 3) == 3);
+    CHECK_U64(all[0].reused, 4);
+    CHECK_STR(all[1].op, "aten::relu");
+    CHECK_U64(all[1].reused, 2);
+    CHECK_STR(all[2].op, "");
+    CHECK_U64(all[2].inserts, 1);
+    CHECK_U64(all[2].reused, 0);
+    ircache_free(c);
+}
+
+static void disabled_cache_neither_finds_nor_stores(void)
+{
+    ircache *c = ircache_new();
+    int a, b;
+    CHECK_INT(ircache_is_enabled(c), 1);
+    REQUIRE(ircache_insert(c, KEY("a"), "a", &a, NULL) == 0);
+    ircache_mark_step(c);
+    CHECK_INT(ircache_set_enabled(c, 0), 0);
+    CHECK_INT(ircache_is_enabled(c), 0);
+    CHECK_PTR(ircache_lookup(c, KEY("a")), NULL);
+    CHECK_INT(ircache_insert(c, KEY("b"), "b", &b, NULL), IRCACHE_EDISABLED);
+    CHECK_CONTAINS(ircache_last_error(), "disabled");
+    ircache_stats s = stats_of(c);
+    CHECK_U64(s.hits, 0);
+    CHECK_U64(s.misses, 0);
+    CHECK_U64(s.nodes, 1);
+    CHECK_INT(ircache_set_enabled(c, 1), 0);
+    /* The disabled lookup did not move: a is found from the root. */
+    CHECK_PTR(ircache_lookup(c, KEY("a")), &a);
+    ircache_free(c);
+}
+
+static void ids_count_in_creation_order_across_clears(void)
+{
+    ircache *c = ircache_new();
+    char *dir = make_temp_dir();
+    char *path = path_join(dir, "ids.dot");
+    int x;
+    REQUIRE(ircache_insert(c, KEY("a"), "a", &x, NULL) == 0);
+    REQUIRE(ircache_insert(c, KEY("b"), "b", &x, NULL) == 0);
+    ircache_clear(c);
+    CHECK_U64(stats_of(c).nodes, 0);
+    CHECK_U64(stats_of(c).clears, 1);
+    /* After a clear the position is at the root and ids go on from 3. */
+    REQUIRE(ircache_insert(c, KEY("c"), "c", &x, NULL) == 0);
+    REQUIRE(ircache_dump_dot(c, path) == 0);
+    char *text = read_file(path, NULL);
+    CHECK_STR(text, "digraph G {\n0 -> 3\n3[label=\"c, 0 hits\"]\n}\n");
+    free(text);
+    free(path);
+    remove_temp_dir(dir);
+    ircache_free(c);
+}
+
+static void stats_bytes_grow_with_nodes(void)
+{
+    ircache *c = ircache_new();
+    uint64_t empty = stats_of(c).bytes;
+    int x;
+    char key[16];
+    for (int i = 0; i < 1000; i++) {
+        memset(key, 0, sizeof key);
+        memcpy(key, &i, sizeof i);
+        REQUIRE(ircache_insert(c, key, sizeof key, "op", &x, NULL) == 0);
+    }
+    ircache_stats s = stats_of(c);
+    CHECK_U64(s.nodes, 1000);
+    CHECK_MSG(s.bytes >= empty + 1000 * (64 + 16), "bytes %" PRIu64 " too small", s.bytes);
+    CHECK_MSG(s.bytes <= empty + 1000 * 128, "bytes %" PRIu64 " too large for 1000 nodes", s.bytes);
+    ircache_clear(c);
+    CHECK_MSG(stats_of(c).bytes < s.bytes, "a clear gives memory back");
+    ircache_free(c);
+}
+
+static void version_matches_header(void)
+{
+    CHECK_INT(ircache_version_number(), IRCACHE_VERSION_NUMBER);
+    char expected[32];
+    snprintf(expected, sizeof expected, "%d.%d.%d", IRCACHE_VERSION_MAJOR, IRCACHE_VERSION_MINOR,
+             IRCACHE_VERSION_PATCH);
+    CHECK_STR(ircache_version(), expected);
+}
+
+int main(void)
+{
+    RUN(single_path_is_reused_over_steps);
+    RUN(two_paths_fork_and_are_both_reused);
+    RUN(a_miss_leaves_the_position);
+    RUN(keys_compare_as_exact_bytes);
+    RUN(insert_of_an_existing_key_replaces);
+    RUN(hit_count_restarts_on_replacement);
+    RUN(op_stats_count_inserts_and_reuse_per_label);
+    RUN(disabled_cache_neither_finds_nor_stores);
+    RUN(ids_count_in_creation_order_across_clears);
+    RUN(stats_bytes_grow_with_nodes);
+    RUN(version_matches_header);
+    return check_exit_code();
+}
