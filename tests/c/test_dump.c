@@ -1,0 +1,1016 @@
+/* test_dump.c - ircache_dump_dot(), ircache_dump_json() and ircache_dump():
+ * PyTorch's exact DOT layout (against a dump PyTorch wrote), successors
+ * most recently used first, labels that any bytes cannot break, the JSON
+ * document, and the file rules (whole or nothing, modes, symlinks,
+ * non-regular files, odd path names). */
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "dumpcheck.h"
+#include "ircache.h"
+#include "support.h"
+
+#define KEY(s) (s), strlen(s)
+
+typedef int (*dump_fn)(ircache *, const char *);
+
+/* The whole dump of c as text (dump is ircache_dump_dot or _json). */
+static char *dump_text(ircache *c, dump_fn dump, size_t *len)
+{
+    char *dir = make_temp_dir();
+    char *path = path_join(dir, "dump.out");
+    int rc = dump(c, path);
+    CHECK_MSG(rc == 0, "dump failed: %d %s", rc, ircache_last_error());
+    char *text = read_file(path, len);
+    REQUIRE(text != NULL);
+    free(path);
+    remove_temp_dir(dir);
+    return text;
+}
+
+static ircache_stats stats_of(ircache *c)
+{
+    ircache_stats s;
+    REQUIRE(ircache_get_stats(c, &s) == 0);
+    return s;
+}
+
+/* ---- PyTorch's layout --------------------------------------------------- */
+
+#define DD "lazy_tensors::device_data"
+#define NORMAL "aten::normal_functional"
+
+/* Six training steps of a small model as PyTorch's lazy tensor core traced
+ * them; the reference dump was written after the sixth. The order is read
+ * off the reference: ids are creation order, and a node's hits are the
+ * lookups that found it after it was made.
+ *   step 1 creates 1..12 (weight init: device_data, normal_functional, ...)
+ *   step 2 hits 1, then forks under it and creates 13..22
+ *   step 3 misses at the root and creates 23..31
+ *   step 4 hits 23..28, forks under 28 and creates 32 (mul), 33 (sum)
+ *   steps 5 and 6 hit 23..31, so 29 is 28's most recently used successor. */
+static const char *const step1[] = {DD,          NORMAL, DD,          NORMAL,
+                                    "aten::mm",  "aten::relu", DD, DD,
+                                    "aten::add", DD,          "aten::mul", "aten::sum"};
+static const char *const step2[] = {DD, DD,          "aten::mm", "aten::relu", DD,        DD,
+                                    "aten::add",    DD,          DD,         "aten::sub", "aten::sum"};
+static const char *const step3[] = {"aten::mm", "aten::relu", DD,         DD,         "aten::add",
+                                    DD,         DD,           "aten::sub", "aten::sum"};
+static const char *const step4[] = {"aten::mm", "aten::relu", DD,         DD,
+                                    "aten::add", DD,          "aten::mul", "aten::sum"};
+
+typedef struct runtime {
+    ircache *c;
+    counted *made;
+    size_t n_made, cap;
+} runtime;
+
+/* One step as a runtime traces it: reuse on a hit, else make the node and
+ * insert it (the key is the op: siblings never share an op here). Returns
+ * the number of reused nodes. */
+static int trace_step(runtime *rt, const char *const *ops, size_t n)
+{
+    int reused = 0;
+    for (size_t i = 0; i < n; i++) {
+        counted *hit = ircache_lookup(rt->c, KEY(ops[i]));
+        if (hit != NULL) {
+            reused++;
+            continue;
+        }
+        REQUIRE(rt->n_made < rt->cap);
+        REQUIRE(ircache_insert(rt->c, KEY(ops[i]), ops[i], &rt->made[rt->n_made++],
+                               &counting_owner) == 0);
+    }
+    ircache_mark_step(rt->c);
+    return reused;
+}
+
+static void build_reference_trie(runtime *rt)
+{
+    CHECK_INT(trace_step(rt, step1, sizeof step1 / sizeof *step1), 0);
+    CHECK_INT(trace_step(rt, step2, sizeof step2 / sizeof *step2), 1);
+    CHECK_INT(trace_step(rt, step3, sizeof step3 / sizeof *step3), 0);
+    CHECK_INT(trace_step(rt, step4, sizeof step4 / sizeof *step4), 6);
+    CHECK_INT(trace_step(rt, step3, sizeof step3 / sizeof *step3), 9);
+    CHECK_INT(trace_step(rt, step3, sizeof step3 / sizeof *step3), 9);
+}
+
+static char *reference_bytes(size_t *len)
+{
+    const char *path = getenv("IRCACHE_REFERENCE_DOT");
+    REQUIRE(path != NULL && *path);
+    char *text = read_file(path, len);
+    CHECK_MSG(text != NULL, "cannot read the reference dump %s", path);
+    REQUIRE(text != NULL);
+    return text;
+}
+
+/* The copy committed in tests/data is the file PyTorch wrote: compare it
+ * with the original where the original is at hand. */
+static void reference_copy_matches_the_original(void)
+{
+    const char *original = getenv("IRCACHE_SHARED_REFERENCE_DOT");
+    size_t copy_len, orig_len;
+    char *copy = reference_bytes(&copy_len);
+    char *orig = original != NULL ? read_file(original, &orig_len) : NULL;
+    if (orig == NULL) {
+        fprintf(stderr, "note: %s not found; the committed copy is not compared with it\n",
+                original ? original : "(IRCACHE_SHARED_REFERENCE_DOT unset)");
+    } else {
+        CHECK_MSG(copy_len == orig_len && memcmp(copy, orig, copy_len) == 0,
+                  "tests/data copy differs from %s", original);
+    }
+    free(copy);
+    free(orig);
+}
+
+static void dot_layout_matches_pytorch_byte_for_byte(void)
+{
+    size_t ref_len, got_len;
+    char *ref = reference_bytes(&ref_len);
+    ircache *c = ircache_new();
+    runtime rt = {c, counted_array(64), 0, 64};
+    build_reference_trie(&rt);
+    CHECK_U64(rt.n_made, 33);
+    CHECK_U64(stats_of(c).nodes, 33);
+    char *got = dump_text(c, ircache_dump_dot, &got_len);
+    CHECK_MSG(got_len == ref_len && memcmp(got, ref, ref_len) == 0,
+              "the dump differs from the reference:\n--- got (%zu bytes)\n%s--- reference (%zu "
+              "bytes)\n%s",
+              got_len, got, ref_len, ref);
+    /* Dumping changes nothing: a second dump is the same. */
+    size_t again_len;
+    char *again = dump_text(c, ircache_dump_dot, &again_len);
+    CHECK(again_len == got_len && memcmp(again, got, got_len) == 0);
+    free(again);
+    free(got);
+    free(ref);
+    ircache_free(c);
+    CHECK_INT(counted_first_not_released_once(rt.made, rt.n_made), -1);
+    free(rt.made);
+}
+
+/* ---- most recently used first ------------------------------------------- */
+
+static void check_dot(ircache *c, const char *expected)
+{
+    char *got = dump_text(c, ircache_dump_dot, NULL);
+    CHECK_STR(got, expected);
+    free(got);
+}
+
+static void *lookup_a_from_another_thread(void *arg)
+{
+    ircache *c = arg;
+    /* This thread's position starts at the root: it sees the shared trie. */
+    return ircache_lookup(c, KEY("a"));
+}
+
+static void successors_are_listed_most_recently_used_first(void)
+{
+    ircache *c = ircache_new();
+    counted *p = counted_array(8);
+    REQUIRE(ircache_insert(c, KEY("a"), "a", &p[0], &counting_owner) == 0);
+    ircache_mark_step(c);
+    REQUIRE(ircache_insert(c, KEY("b"), "b", &p[1], &counting_owner) == 0);
+    ircache_mark_step(c);
+    REQUIRE(ircache_insert(c, KEY("c"), "c", &p[2], &counting_owner) == 0);
+    ircache_mark_step(c);
+    /* Freshly inserted: the newest first. */
+    check_dot(c, "digraph G {\n"
+                 "0 -> 3\n3[label=\"c, 0 hits\"]\n"
+                 "0 -> 2\n2[label=\"b, 0 hits\"]\n"
+                 "0 -> 1\n1[label=\"a, 0 hits\"]\n"
+                 "}\n");
+
+    /* A lookup of the oldest moves it to the front. */
+    CHECK_PTR(ircache_lookup(c, KEY("a")), &p[0]);
+    ircache_mark_step(c);
+    check_dot(c, "digraph G {\n"
+                 "0 -> 1\n1[label=\"a, 1 hits\"]\n"
+                 "0 -> 3\n3[label=\"c, 0 hits\"]\n"
+                 "0 -> 2\n2[label=\"b, 0 hits\"]\n"
+                 "}\n");
+
+    /* The same rule one level down: x then y under a, then x used again. */
+    CHECK_PTR(ircache_lookup(c, KEY("a")), &p[0]);
+    REQUIRE(ircache_insert(c, KEY("x"), "x", &p[3], &counting_owner) == 0);
+    ircache_mark_step(c);
+    CHECK_PTR(ircache_lookup(c, KEY("a")), &p[0]);
+    REQUIRE(ircache_insert(c, KEY("y"), "y", &p[4], &counting_owner) == 0);
+    ircache_mark_step(c);
+    check_dot(c, "digraph G {\n"
+                 "0 -> 1\n1[label=\"a, 3 hits\"]\n"
+                 "1 -> 5\n5[label=\"y, 0 hits\"]\n"
+                 "1 -> 4\n4[label=\"x, 0 hits\"]\n"
+                 "0 -> 3\n3[label=\"c, 0 hits\"]\n"
+                 "0 -> 2\n2[label=\"b, 0 hits\"]\n"
+                 "}\n");
+    CHECK_PTR(ircache_lookup(c, KEY("a")), &p[0]);
+    CHECK_PTR(ircache_lookup(c, KEY("x")), &p[3]);
+    ircache_mark_step(c);
+    /* A miss uses nothing: the order stays. */
+    CHECK_PTR(ircache_lookup(c, KEY("zzz")), NULL);
+    ircache_mark_step(c);
+    check_dot(c, "digraph G {\n"
+                 "0 -> 1\n1[label=\"a, 4 hits\"]\n"
+                 "1 -> 4\n4[label=\"x, 1 hits\"]\n"
+                 "1 -> 5\n5[label=\"y, 0 hits\"]\n"
+                 "0 -> 3\n3[label=\"c, 0 hits\"]\n"
+                 "0 -> 2\n2[label=\"b, 0 hits\"]\n"
+                 "}\n");
+
+    /* b is used, then c is replaced (an insert uses the node; its hits
+     * restart at 0 and its label changes). */
+    CHECK_PTR(ircache_lookup(c, KEY("b")), &p[1]);
+    ircache_mark_step(c);
+    REQUIRE(ircache_insert(c, KEY("c"), "c2", &p[5], &counting_owner) == 0);
+    ircache_mark_step(c);
+    check_dot(c, "digraph G {\n"
+                 "0 -> 3\n3[label=\"c2, 0 hits\"]\n"
+                 "0 -> 2\n2[label=\"b, 1 hits\"]\n"
+                 "0 -> 1\n1[label=\"a, 4 hits\"]\n"
+                 "1 -> 4\n4[label=\"x, 1 hits\"]\n"
+                 "1 -> 5\n5[label=\"y, 0 hits\"]\n"
+                 "}\n");
+
+    /* The trie is shared: a lookup on another thread moves a to the front. */
+    pthread_t t;
+    void *got;
+    REQUIRE(pthread_create(&t, NULL, lookup_a_from_another_thread, c) == 0);
+    REQUIRE(pthread_join(t, &got) == 0);
+    CHECK_PTR(got, &p[0]);
+    check_dot(c, "digraph G {\n"
+                 "0 -> 1\n1[label=\"a, 5 hits\"]\n"
+                 "1 -> 4\n4[label=\"x, 1 hits\"]\n"
+                 "1 -> 5\n5[label=\"y, 0 hits\"]\n"
+                 "0 -> 3\n3[label=\"c2, 0 hits\"]\n"
+                 "0 -> 2\n2[label=\"b, 1 hits\"]\n"
+                 "}\n");
+    ircache_free(c);
+    CHECK_INT(counted_total_releases(p, 6), 6);
+    free(p);
+}
+
+/* ---- labels that try to break the file ---------------------------------- */
+
+/* expect is the label as written between the quotes (", 0 hits" left
+ * out); '@' in it stands for one or more U+FFFD, since the header does not
+ * say how many replacement characters one invalid sequence becomes. */
+typedef struct label_case {
+    const char *op;
+    const char *expect;
+} label_case;
+
+static const label_case label_cases[] = {
+    {"say \"hi\"", "say \\\"hi\\\""},
+    {"\"", "\\\""},
+    {"back\\slash\\", "back\\\\slash\\\\"},
+    {"two\nlines\n", "two\\nlines\\n"},
+    {"tab\there", "tab\xe2\x90\x89here"},                         /* U+2409 */
+    {"soh\x01", "soh\xe2\x90\x81"},                               /* U+2401 */
+    {"\x1b[31mred\x1b[0m", "\xe2\x90\x9b[31mred\xe2\x90\x9b[0m"}, /* U+241B */
+    {"del\x7f", "del\xe2\x90\xa1"},                               /* U+2421 */
+    {"cr\r us\x1f", "cr\xe2\x90\x8d us\xe2\x90\x9f"},             /* U+240D, U+241F */
+    {"caf\xc3\xa9 \xe6\xbc\xa2 \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe6\xbc\xa2 \xf0\x9f\x98\x80"},
+    {"\xef\xbb\xbf" "bom", "\xef\xbb\xbf" "bom"},
+    {"a, 5 hits", "a, 5 hits"},
+    {"lone ff\xff!", "lone ff@!"},
+    {"truncated\xe2\x82!", "truncated@!"},
+    {"truncated at the end\xe2\x82", "truncated at the end@"},
+    {"overlong\xc0\xaf!", "overlong@!"},
+    {"overlong3\xe0\x80\xaf!", "overlong3@!"},
+    {"surrogate\xed\xa0\x80!", "surrogate@!"},
+    {"above max\xf4\x90\x80\x80!", "above max@!"},
+    {"f5\xf5\x80\x80\x80!", "f5@!"},
+    {"continuations\x80\xbf!", "continuations@!"},
+    {"\xe2\x82\"", "@\\\""},
+    {"\xe2\\", "@\\\\"},
+    {"\xe2\n", "@\\n"},
+    {"\xe2\t", "@\xe2\x90\x89"},
+    {"\xf0\x9f\x98x", "@x"},
+    {"\xc3\xa9\xff\xe6\xbc\xa2", "\xc3\xa9@\xe6\xbc\xa2"},
+    {"\xc3", "@"},
+    {"", ""},
+    {NULL, ""},
+};
+
+#define N_LABEL_CASES (sizeof label_cases / sizeof *label_cases)
+
+/* Does raw[0..len) match expect, where '@' is one or more U+FFFD? */
+static int label_matches(const char *expect, const char *raw, size_t len)
+{
+    static const char fffd[] = "\xef\xbf\xbd";
+    size_t i = 0;
+    for (const char *e = expect; *e; e++) {
+        if (*e == '@') {
+            if (len - i < 3 || memcmp(raw + i, fffd, 3) != 0)
+                return 0;
+            while (len - i >= 3 && memcmp(raw + i, fffd, 3) == 0)
+                i += 3;
+            continue;
+        }
+        if (i == len || raw[i] != *e)
+            return 0;
+        i++;
+    }
+    return i == len;
+}
+
+/* Long labels cross the writer's buffers: every byte escaped, and every
+ * byte invalid. */
+#define LONG_LABEL 100000
+
+static ircache *tricky_cache(counted **payloads, char **long_quotes, char **long_invalid)
+{
+    ircache *c = ircache_new();
+    *payloads = counted_array(N_LABEL_CASES + 2);
+    for (size_t i = 0; i < N_LABEL_CASES; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%zu", i);
+        REQUIRE(ircache_insert(c, KEY(key), label_cases[i].op, &(*payloads)[i],
+                               &counting_owner) == 0);
+        ircache_mark_step(c);
+    }
+    *long_quotes = malloc(LONG_LABEL + 1);
+    *long_invalid = malloc(LONG_LABEL + 1);
+    REQUIRE(*long_quotes != NULL && *long_invalid != NULL);
+    for (size_t i = 0; i < LONG_LABEL; i++) {
+        (*long_quotes)[i] = "\"\\\n"[i % 3];
+        (*long_invalid)[i] = (char)0xff;
+    }
+    (*long_quotes)[LONG_LABEL] = (*long_invalid)[LONG_LABEL] = '\0';
+    REQUIRE(ircache_insert(c, KEY("long quotes"), *long_quotes, &(*payloads)[N_LABEL_CASES],
+                           &counting_owner) == 0);
+    ircache_mark_step(c);
+    REQUIRE(ircache_insert(c, KEY("long invalid"), *long_invalid,
+                           &(*payloads)[N_LABEL_CASES + 1], &counting_owner) == 0);
+    ircache_mark_step(c);
+    return c;
+}
+
+static const dot_node *node_with_id(const dot_graph *g, uint64_t id)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (g->nodes[i].id == id)
+            return &g->nodes[i];
+    return NULL;
+}
+
+static void check_dot_accepts(const char *path)
+{
+    const char *dot = find_dot();
+    if (dot == NULL) {
+        fprintf(stderr, "note: Graphviz dot not found; the dump is not run through it\n");
+        return;
+    }
+    static const char *const formats[] = {"svg", "canon"};
+    for (size_t i = 0; i < 2; i++) {
+        char *err = NULL;
+        int status = run_dot(dot, formats[i], path, &err);
+        CHECK_MSG(status == 0, "%s -T%s %s exited with %d: %s", dot, formats[i], path, status,
+                  err ? err : "");
+        if (status == 0 && err != NULL && *err)
+            fprintf(stderr, "note: dot -T%s said: %s\n", formats[i], err);
+        free(err);
+    }
+}
+
+static void dot_labels_escape_any_bytes(void)
+{
+    counted *payloads;
+    char *long_quotes, *long_invalid;
+    ircache *c = tricky_cache(&payloads, &long_quotes, &long_invalid);
+    char *dir = make_temp_dir();
+    char *path = path_join(dir, "tricky.dot");
+    REQUIRE(ircache_dump_dot(c, path) == 0);
+    size_t len;
+    char *text = read_file(path, &len);
+    REQUIRE(text != NULL);
+
+    size_t bad_at = 0;
+    CHECK_MSG(utf8_valid(text, len, &bad_at), "invalid UTF-8 at byte %zu: \"%.40s\"", bad_at,
+              text + bad_at);
+    CHECK_MSG(memchr(text, '\0', len) == NULL, "a NUL byte in the dump");
+    char err[256] = "";
+    dot_graph g;
+    int parsed = dot_parse(text, len, &g, err, sizeof err);
+    CHECK_MSG(parsed == 0, "the dump does not parse: %s", err);
+    if (parsed == 0) {
+        CHECK_U64(g.n, N_LABEL_CASES + 2);
+        for (size_t i = 0; i < N_LABEL_CASES; i++) {
+            const dot_node *n = node_with_id(&g, i + 1);
+            CHECK_MSG(n != NULL, "no node %zu", i + 1);
+            if (n == NULL)
+                continue;
+            CHECK_U64(n->parent, 0);
+            CHECK_U64(n->hits, 0);
+            size_t suffix = strlen(", 0 hits");
+            CHECK_MSG(n->raw_len >= suffix &&
+                          label_matches(label_cases[i].expect, n->raw, n->raw_len - suffix),
+                      "case %zu: label written as \"%s\", expected \"%s\" (@ = U+FFFD...)", i,
+                      n->raw, label_cases[i].expect);
+        }
+        const dot_node *q = node_with_id(&g, N_LABEL_CASES + 1);
+        const dot_node *v = node_with_id(&g, N_LABEL_CASES + 2);
+        REQUIRE(q != NULL && v != NULL);
+        /* Quotes and backslashes come back through \" \\ \n unchanged. */
+        CHECK(q->op_len == LONG_LABEL && memcmp(q->op, long_quotes, LONG_LABEL) == 0);
+        CHECK(label_matches("@, 0 hits", v->raw, v->raw_len));
+        dot_free(&g);
+    }
+    CHECK_INT(count_dir_entries(dir), 1);
+
+    /* Graphviz (2.43) refuses quoted strings over 16 KiB whatever is in
+     * them, so it gets the same labels without the two long ones. */
+    ircache *short_only = ircache_new();
+    counted *more = counted_array(N_LABEL_CASES);
+    for (size_t i = 0; i < N_LABEL_CASES; i++) {
+        REQUIRE(ircache_insert(short_only, &i, sizeof i, label_cases[i].op, &more[i], NULL) == 0);
+        ircache_mark_step(short_only);
+    }
+    char *short_path = path_join(dir, "short.dot");
+    REQUIRE(ircache_dump_dot(short_only, short_path) == 0);
+    check_dot_accepts(short_path);
+    free(short_path);
+    ircache_free(short_only);
+    free(more);
+
+    free(text);
+    free(path);
+    remove_temp_dir(dir);
+    ircache_free(c);
+    CHECK_INT(counted_first_not_released_once(payloads, N_LABEL_CASES + 2), -1);
+    free(payloads);
+    free(long_quotes);
+    free(long_invalid);
+}
+
+/* ---- JSON ---------------------------------------------------------------- */
+
+static int is_lower_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return n % 2 == 0;
+}
+
+static char *hex_of(const void *bytes, size_t n)
+{
+    char *out = malloc(2 * n + 1);
+    REQUIRE(out != NULL);
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", ((const unsigned char *)bytes)[i]);
+    out[2 * n] = '\0';
+    return out;
+}
+
+/* Parses the JSON dump of c, checks the documented fields on every node,
+ * and checks that it lists the same nodes as the DOT dump, in the same
+ * order, with the same parents, hits and ops. Returns the document. */
+static json *check_json_against_dot(ircache *c)
+{
+    size_t jlen, dlen;
+    char *jtext = dump_text(c, ircache_dump_json, &jlen);
+    char *dtext = dump_text(c, ircache_dump_dot, &dlen);
+    size_t bad_at = 0;
+    CHECK_MSG(utf8_valid(jtext, jlen, &bad_at), "invalid UTF-8 in the JSON at byte %zu", bad_at);
+    char err[256] = "";
+    json *doc = json_parse(jtext, jlen, err, sizeof err);
+    CHECK_MSG(doc != NULL, "the JSON dump does not parse: %s", err);
+    dot_graph g;
+    REQUIRE(dot_parse(dtext, dlen, &g, err, sizeof err) == 0);
+    if (doc == NULL)
+        goto out;
+    CHECK(doc->type == JSON_OBJECT);
+    const json *format = json_get(doc, "format");
+    CHECK(format != NULL && format->type == JSON_STRING && strcmp(format->str, "ircache-trie") == 0);
+    uint64_t version = 0;
+    CHECK(json_u64(json_get(doc, "version"), &version) && version == 1);
+    const json *nodes = json_get(doc, "nodes");
+    CHECK(nodes != NULL && nodes->type == JSON_ARRAY);
+    if (nodes == NULL || nodes->type != JSON_ARRAY)
+        goto out;
+    CHECK_U64(nodes->n, g.n + 1);
+    if (nodes->n != g.n + 1)
+        goto out;
+    const json *root = nodes->items[0];
+    uint64_t u;
+    CHECK(json_u64(json_get(root, "id"), &u) && u == 0);
+    CHECK(json_get(root, "parent") != NULL && json_get(root, "parent")->type == JSON_NULL);
+    CHECK(json_get(root, "op") != NULL && json_get(root, "op")->type == JSON_NULL);
+    CHECK(json_u64(json_get(root, "hits"), &u) && u == 0);
+    CHECK(json_get(root, "key") != NULL && json_get(root, "key")->type == JSON_STRING &&
+          json_get(root, "key")->len == 0);
+    for (size_t i = 0; i < g.n; i++) {
+        const json *n = nodes->items[i + 1];
+        const dot_node *d = &g.nodes[i];
+        uint64_t id, parent, hits;
+        const json *op = json_get(n, "op"), *key = json_get(n, "key");
+        CHECK_MSG(n->type == JSON_OBJECT && json_u64(json_get(n, "id"), &id) &&
+                      json_u64(json_get(n, "parent"), &parent) &&
+                      json_u64(json_get(n, "hits"), &hits) && op != NULL &&
+                      op->type == JSON_STRING && key != NULL && key->type == JSON_STRING,
+                  "JSON node %zu lacks a documented field", i + 1);
+        if (!(n->type == JSON_OBJECT && json_u64(json_get(n, "id"), &id) &&
+              json_u64(json_get(n, "parent"), &parent) && json_u64(json_get(n, "hits"), &hits) &&
+              op != NULL && op->type == JSON_STRING && key != NULL && key->type == JSON_STRING))
+            continue;
+        CHECK_MSG(id == d->id && parent == d->parent && hits == d->hits,
+                  "JSON node %zu is (id %" PRIu64 ", parent %" PRIu64 ", hits %" PRIu64
+                  "), the DOT dump says (%" PRIu64 ", %" PRIu64 ", %" PRIu64 ")",
+                  i + 1, id, parent, hits, d->id, d->parent, d->hits);
+        CHECK_MSG(utf8_valid(op->str, op->len, NULL), "node %" PRIu64 ": op is not UTF-8", id);
+        size_t plain_len;
+        char *plain = dot_unpicture(d->op, d->op_len, &plain_len);
+        CHECK_MSG(plain_len == op->len && memcmp(plain, op->str, plain_len) == 0,
+                  "node %" PRIu64 ": JSON op \"%s\" differs from the DOT label \"%s\"", id,
+                  op->str, d->op);
+        free(plain);
+        CHECK_MSG(is_lower_hex(key->str, key->len), "node %" PRIu64 ": key \"%.60s\" is not hex",
+                  id, key->str);
+    }
+out:
+    dot_free(&g);
+    free(jtext);
+    free(dtext);
+    return doc;
+}
+
+static const json *json_node_with_id(const json *doc, uint64_t id)
+{
+    const json *nodes = json_get(doc, "nodes");
+    for (size_t i = 0; nodes != NULL && i < nodes->n; i++) {
+        uint64_t got;
+        if (json_u64(json_get(nodes->items[i], "id"), &got) && got == id)
+            return nodes->items[i];
+    }
+    return NULL;
+}
+
+static void json_dump_is_valid_for_any_bytes(void)
+{
+    counted *payloads;
+    char *long_quotes, *long_invalid;
+    ircache *c = tricky_cache(&payloads, &long_quotes, &long_invalid);
+    json *doc = check_json_against_dot(c);
+    REQUIRE(doc != NULL);
+    for (size_t i = 0; i < N_LABEL_CASES; i++) {
+        const json *n = json_node_with_id(doc, i + 1);
+        const json *op = json_get(n, "op"), *key = json_get(n, "key");
+        REQUIRE(op != NULL && key != NULL && op->type == JSON_STRING);
+        const char *label = label_cases[i].op ? label_cases[i].op : "";
+        /* A label that is valid UTF-8 comes back exactly. */
+        if (utf8_valid(label, strlen(label), NULL))
+            CHECK_MSG(op->len == strlen(label) && memcmp(op->str, label, op->len) == 0,
+                      "case %zu: JSON op is \"%s\", expected \"%s\"", i, op->str, label);
+        char k[16];
+        snprintf(k, sizeof k, "k%zu", i);
+        char *hex = hex_of(k, strlen(k));
+        CHECK_STR(key->str, hex);
+        free(hex);
+    }
+    const json *q = json_get(json_node_with_id(doc, N_LABEL_CASES + 1), "op");
+    REQUIRE(q != NULL && q->type == JSON_STRING);
+    CHECK(q->len == LONG_LABEL && memcmp(q->str, long_quotes, LONG_LABEL) == 0);
+    json_free(doc);
+    ircache_free(c);
+    free(payloads);
+    free(long_quotes);
+    free(long_invalid);
+}
+
+static void json_dump_of_the_reference_trie_matches_its_dot(void)
+{
+    ircache *c = ircache_new();
+    runtime rt = {c, counted_array(64), 0, 64};
+    build_reference_trie(&rt);
+    json *doc = check_json_against_dot(c);
+    REQUIRE(doc != NULL);
+    const json *n23 = json_node_with_id(doc, 23);
+    REQUIRE(n23 != NULL);
+    CHECK_STR(json_get(n23, "op")->str, "aten::mm");
+    char *hex = hex_of("aten::mm", 8);
+    CHECK_STR(json_get(n23, "key")->str, hex);
+    free(hex);
+    json_free(doc);
+
+    /* An empty cache: the root only. */
+    ircache *empty = ircache_new();
+    size_t len;
+    char *text = dump_text(empty, ircache_dump_json, &len);
+    char err[256] = "";
+    doc = json_parse(text, len, err, sizeof err);
+    CHECK_MSG(doc != NULL, "%s", err);
+    CHECK(doc != NULL && json_get(doc, "nodes") != NULL && json_get(doc, "nodes")->n == 1);
+    json_free(doc);
+    free(text);
+    char *dot = dump_text(empty, ircache_dump_dot, NULL);
+    CHECK_STR(dot, "digraph G {\n}\n");
+    free(dot);
+    ircache_free(empty);
+    ircache_free(c);
+    free(rt.made);
+}
+
+/* ---- the checkers themselves ------------------------------------------- */
+
+/* The readers above would make every test pass if they accepted anything:
+ * they must refuse what a strict consumer refuses. */
+static void checkers_refuse_broken_input(void)
+{
+    static const char *const bad_utf8[] = {"\xff", "a\xe2\x82", "\xc0\xaf", "\xe0\x80\xaf",
+                                           "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x80",
+                                           "\xf0\x9f\x98", "\xf8\x88\x80\x80\x80"};
+    for (size_t i = 0; i < sizeof bad_utf8 / sizeof *bad_utf8; i++)
+        CHECK_MSG(!utf8_valid(bad_utf8[i], strlen(bad_utf8[i]), NULL), "bad UTF-8 %zu accepted",
+                  i);
+    static const char good_utf8[] = "caf\xc3\xa9 \xe6\xbc\xa2 \xf0\x9f\x98\x80 \xed\x9f\xbf "
+                                    "\xf4\x8f\xbf\xbf \xef\xbf\xbd \x7f";
+    CHECK(utf8_valid(good_utf8, strlen(good_utf8), NULL));
+
+    static const char *const bad_dot[] = {
+        "digraph G {\n0 -> 1\n1[label=\"a, 0 hits]\n}\n",        /* not closed */
+        "digraph G {\n0 -> 1\n1[label=\"a\"b, 0 hits\"]\n}\n",   /* raw quote */
+        "digraph G {\n0 -> 1\n1[label=\"a\tb, 0 hits\"]\n}\n",   /* raw tab */
+        "digraph G {\n0 -> 1\n1[label=\"a\\tb, 0 hits\"]\n}\n",  /* other escape */
+        "digraph G {\n0 -> 1\n1[label=\"a, 0 hits\\\"]\n}\n",  /* escaped close */
+        "digraph G {\n0 -> 1\n2[label=\"a, 0 hits\"]\n}\n",      /* other id */
+        "digraph G {\n0 -> 1\n1[label=\"a, 0 hit\"]\n}\n",       /* not "hits" */
+        "digraph G {\n0 -> 1\n1[label=\"a 0 hits\"]\n}\n",       /* no comma */
+        "digraph G {\n0 -> 01\n01[label=\"a, 0 hits\"]\n}\n",    /* leading zero */
+        "digraph G {\n0 -> 1\n1[label=\"a, 0 hits\"]\n",         /* no } */
+        "digraph G {\n0 -> 1\n1[label=\"a, 0 hits\"]\n}",        /* no last newline */
+        "digraph G {\n0 -> 1\n}\n",                              /* no label */
+        "digraph G {\n}\n}\n",                                   /* text after } */
+    };
+    for (size_t i = 0; i < sizeof bad_dot / sizeof *bad_dot; i++) {
+        dot_graph g;
+        int rc = dot_parse(bad_dot[i], strlen(bad_dot[i]), &g, NULL, 0);
+        CHECK_MSG(rc != 0, "bad DOT %zu accepted", i);
+        if (rc == 0)
+            dot_free(&g);
+    }
+    dot_graph g;
+    static const char good_dot[] =
+        "digraph G {\n0 -> 1\n1[label=\"a\\\"\\\\\\n, 5 hits, 12 hits\"]\n}\n";
+    REQUIRE(dot_parse(good_dot, strlen(good_dot), &g, NULL, 0) == 0);
+    CHECK_U64(g.n, 1);
+    CHECK_U64(g.nodes[0].hits, 12);
+    CHECK_STR(g.nodes[0].op, "a\"\\\n, 5 hits");
+    dot_free(&g);
+
+    static const char *const bad_json[] = {
+        "{\"a\": 1,}", "[1, 2", "{\"a\" 1}", "\"tab\there\"", "\"\\ud800\"", "\"\\udc00x\"",
+        "\"\\x\"",     "01",    "1.",      "[1] [2]",       "nul",        "{1: 2}",
+    };
+    for (size_t i = 0; i < sizeof bad_json / sizeof *bad_json; i++) {
+        json *v = json_parse(bad_json[i], strlen(bad_json[i]), NULL, 0);
+        CHECK_MSG(v == NULL, "bad JSON %zu accepted: %s", i, bad_json[i]);
+        json_free(v);
+    }
+    static const char good_json[] =
+        " {\"a\": [0, -1.5e3, \"\\u00e9\\ud83d\\ude00\\n\\/\", null, true], \"b\": {}} ";
+    json *v = json_parse(good_json, strlen(good_json), NULL, 0);
+    REQUIRE(v != NULL);
+    const json *a = json_get(v, "a");
+    REQUIRE(a != NULL && a->type == JSON_ARRAY && a->n == 5);
+    CHECK_STR(a->items[2]->str, "\xc3\xa9\xf0\x9f\x98\x80\n/");
+    uint64_t u = 1;
+    CHECK(json_u64(a->items[0], &u) && u == 0);
+    CHECK(!json_u64(a->items[1], &u));
+    json_free(v);
+
+    CHECK(label_matches("a@b", "a\xef\xbf\xbd\xef\xbf\xbd" "b", 8));
+    CHECK(!label_matches("a@b", "ab", 2));
+    CHECK(!label_matches("ab", "abc", 3));
+}
+
+/* ---- the default cache -------------------------------------------------- */
+
+static void dump_writes_the_default_cache(void)
+{
+    ircache *d = ircache_default();
+    ircache_reset();
+    int payload;
+    REQUIRE(ircache_insert(d, KEY("only"), "aten::only", &payload, NULL) == 0);
+    ircache_mark_step(d);
+    char *dir = make_temp_dir();
+    char *path = path_join(dir, "default.dot");
+    CHECK_INT(ircache_dump(path), 0);
+    char *text = read_file(path, NULL);
+    REQUIRE(text != NULL);
+    /* Whatever id the node got, the layout is one edge from the root. */
+    unsigned long id = 0;
+    int end = 0;
+    CHECK_MSG(sscanf(text, "digraph G {\n0 -> %lu\n%n", &id, &end) == 1 && end > 0 && id >= 1,
+              "unexpected dump: %s", text);
+    char expected[128];
+    snprintf(expected, sizeof expected, "digraph G {\n0 -> %lu\n%lu[label=\"aten::only, 0 hits\"]\n}\n",
+             id, id);
+    CHECK_STR(text, expected);
+    /* The same as dumping the default cache by hand. */
+    char *by_hand = dump_text(d, ircache_dump_dot, NULL);
+    CHECK_STR(by_hand, text);
+    free(by_hand);
+    free(text);
+
+    ircache_reset();
+    CHECK_INT(ircache_dump(path), 0);
+    text = read_file(path, NULL);
+    CHECK_STR(text, "digraph G {\n}\n");
+    free(text);
+    CHECK_INT(count_dir_entries(dir), 1);
+    CHECK_INT(ircache_dump(NULL), IRCACHE_EINVAL);
+    CHECK_INT(ircache_dump(""), IRCACHE_EINVAL);
+    free(path);
+    remove_temp_dir(dir);
+}
+
+/* ---- file rules ---------------------------------------------------------- */
+
+/* A cache whose dump is known: two nodes. */
+static ircache *small_cache(int *payloads)
+{
+    ircache *c = ircache_new();
+    REQUIRE(ircache_insert(c, KEY("a"), "aten::a", &payloads[0], NULL) == 0);
+    REQUIRE(ircache_insert(c, KEY("b"), "aten::b", &payloads[1], NULL) == 0);
+    ircache_mark_step(c);
+    return c;
+}
+
+static const char small_dot[] = "digraph G {\n0 -> 1\n1[label=\"aten::a, 0 hits\"]\n"
+                                "1 -> 2\n2[label=\"aten::b, 0 hits\"]\n}\n";
+
+static void check_file_is(const char *path, const char *expected)
+{
+    char *text = read_file(path, NULL);
+    CHECK_MSG(text != NULL && strcmp(text, expected) == 0, "%s holds \"%s\", expected \"%s\"",
+              path, text ? text : "(unreadable)", expected);
+    free(text);
+}
+
+static mode_t mode_of(const char *path)
+{
+    struct stat st;
+    REQUIRE(stat(path, &st) == 0);
+    return st.st_mode & 07777;
+}
+
+static void dump_replaces_a_file_atomically(void)
+{
+    int payloads[2];
+    ircache *c = small_cache(payloads);
+    char *dir = make_temp_dir();
+    char *path = path_join(dir, "graph.dot");
+    char *hard = path_join(dir, "hardlink.dot");
+    REQUIRE(write_file(path, "old content\n") == 0);
+    REQUIRE(chmod(path, 0604) == 0);
+    REQUIRE(link(path, hard) == 0);
+    struct stat before, after;
+    REQUIRE(stat(path, &before) == 0);
+    int old_fd = open(path, O_RDONLY);
+    REQUIRE(old_fd >= 0);
+
+    mode_t old_umask = umask(027);
+    CHECK_INT(ircache_dump_dot(c, path), 0);
+    umask(old_umask);
+    check_file_is(path, small_dot);
+    /* A new file was renamed over the name: the old inode, still open here
+     * and still named by the hard link, kept its bytes. */
+    REQUIRE(stat(path, &after) == 0);
+    CHECK_MSG(after.st_ino != before.st_ino, "the file was rewritten in place");
+    char buf[64] = "";
+    ssize_t got = pread(old_fd, buf, sizeof buf - 1, 0);
+    CHECK_INT(got, 12);
+    CHECK_STR(buf, "old content\n");
+    close(old_fd);
+    check_file_is(hard, "old content\n");
+    /* The existing file's mode is kept, umask or not. */
+    CHECK_INT(mode_of(path), 0604);
+    CHECK_INT(count_dir_entries(dir), 2);
+
+    /* The JSON dump follows the same rules. */
+    REQUIRE(chmod(path, 0751) == 0);
+    CHECK_INT(ircache_dump_json(c, path), 0);
+    CHECK_INT(mode_of(path), 0751);
+    char *text = read_file(path, NULL);
+    CHECK(text != NULL && strncmp(text, "{", 1) == 0);
+    free(text);
+    CHECK_INT(count_dir_entries(dir), 2);
+
+    free(path);
+    free(hard);
+    remove_temp_dir(dir);
+    ircache_free(c);
+}
+
+static void new_file_gets_0666_less_the_umask(void)
+{
+    int payloads[2];
+    ircache *c = small_cache(payloads);
+    char *dir = make_temp_dir();
+    static const struct {
+        mode_t umask, mode;
+    } cases[] = {{027, 0640}, {077, 0600}, {022, 0644}, {0, 0666}, {0777, 0}};
+    mode_t old_umask = umask(0);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "dot-%zu", i);
+        char *dot = path_join(dir, name);
+        snprintf(name, sizeof name, "json-%zu", i);
+        char *js = path_join(dir, name);
+        umask(cases[i].umask);
+        CHECK_INT(ircache_dump_dot(c, dot), 0);
+        CHECK_INT(ircache_dump_json(c, js), 0);
+        umask(0);
+        CHECK_MSG(mode_of(dot) == cases[i].mode, "umask %03o: mode %03o, expected %03o",
+                  (unsigned)cases[i].umask, (unsigned)mode_of(dot), (unsigned)cases[i].mode);
+        CHECK_MSG(mode_of(js) == cases[i].mode, "umask %03o: JSON mode %03o, expected %03o",
+                  (unsigned)cases[i].umask, (unsigned)mode_of(js), (unsigned)cases[i].mode);
+        free(dot);
+        free(js);
+    }
+    umask(old_umask);
+    CHECK_INT(count_dir_entries(dir), 10);
+    remove_temp_dir(dir);
+    ircache_free(c);
+}
+
+static void failed_dump_leaves_no_file_behind(void)
+{
+    ircache *c = ircache_new();
+    counted *p = counted_array(2000);
+    char label[64];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(label, sizeof label, "aten::op_number_%d", i);
+        REQUIRE(ircache_insert(c, &i, sizeof i, label, &p[i], NULL) == 0);
+    }
+    char *dir = make_temp_dir();
+    char *path = path_join(dir, "big.dot");
+    char *sub = path_join(dir, "sub");
+    REQUIRE(mkdir(sub, 0755) == 0);
+    REQUIRE(write_file(path, "previous dump\n") == 0);
+
+    /* Fails while writing (more than the file size limit). */
+    int err = 0;
+    CHECK_INT(dump_with_file_size_limit(ircache_dump_dot, c, path, 4096, &err), IRCACHE_EIO);
+    CHECK_INT(err, EFBIG);
+    check_file_is(path, "previous dump\n");
+    CHECK_INT(count_dir_entries(dir), 2);
+    CHECK_INT(dump_with_file_size_limit(ircache_dump_json, c, path, 4096, &err), IRCACHE_EIO);
+    CHECK_INT(err, EFBIG);
+    check_file_is(path, "previous dump\n");
+    CHECK_INT(count_dir_entries(dir), 2);
+    /* Fails before writing (a directory). */
+    CHECK_INT(ircache_dump_dot(c, sub), IRCACHE_EIO);
+    CHECK_INT(count_dir_entries(dir), 2);
+    CHECK_INT(count_dir_entries(sub), 0);
+    /* And then succeeds with nothing left over either. */
+    CHECK_INT(ircache_dump_dot(c, path), 0);
+    CHECK_INT(count_dir_entries(dir), 2);
+
+    free(path);
+    free(sub);
+    remove_temp_dir(dir);
+    ircache_free(c);
+    free(p);
+}
+
+static void dump_through_a_symlink_replaces_its_target(void)
+{
+    int payloads[2];
+    ircache *c = small_cache(payloads);
+    char *dir = make_temp_dir();
+    char *other = make_temp_dir();
+    char *real = path_join(dir, "real.dot");
+    char *rel_link = path_join(dir, "relative.dot");
+    char *far = path_join(other, "far.dot");
+    char *abs_link = path_join(dir, "absolute.dot");
+    REQUIRE(write_file(real, "old\n") == 0);
+    REQUIRE(chmod(real, 0600) == 0);
+    REQUIRE(write_file(far, "old far\n") == 0);
+    REQUIRE(symlink("real.dot", rel_link) == 0);
+    REQUIRE(symlink(far, abs_link) == 0);
+
+    CHECK_INT(ircache_dump_dot(c, rel_link), 0);
+    struct stat st;
+    REQUIRE(lstat(rel_link, &st) == 0);
+    CHECK_MSG(S_ISLNK(st.st_mode), "the symlink was replaced by a file");
+    char target[256] = "";
+    CHECK_INT(readlink(rel_link, target, sizeof target - 1), 8);
+    CHECK_STR(target, "real.dot");
+    check_file_is(real, small_dot);
+    CHECK_INT(mode_of(real), 0600);
+
+    /* A symlink to a file in another directory: the temporary file goes
+     * beside the target, and nothing is left in either directory. */
+    CHECK_INT(ircache_dump_dot(c, abs_link), 0);
+    REQUIRE(lstat(abs_link, &st) == 0);
+    CHECK(S_ISLNK(st.st_mode));
+    check_file_is(far, small_dot);
+    CHECK_INT(count_dir_entries(dir), 3);
+    CHECK_INT(count_dir_entries(other), 1);
+
+    free(real);
+    free(rel_link);
+    free(far);
+    free(abs_link);
+    remove_temp_dir(dir);
+    remove_temp_dir(other);
+    ircache_free(c);
+}
+
+typedef struct fifo_reader {
+    const char *path;
+    char *text;
+    size_t len;
+} fifo_reader;
+
+static void *read_fifo(void *arg)
+{
+    fifo_reader *r = arg;
+    r->text = read_file(r->path, &r->len);
+    return NULL;
+}
+
+static void dump_to_non_regular_files(void)
+{
+    int payloads[2];
+    ircache *c = small_cache(payloads);
+    CHECK_INT(ircache_dump_dot(c, "/dev/null"), 0);
+    CHECK_INT(ircache_dump_json(c, "/dev/null"), 0);
+    struct stat st;
+    REQUIRE(stat("/dev/null", &st) == 0);
+    CHECK(S_ISCHR(st.st_mode));
+
+    /* A FIFO is written directly, whole, and stays a FIFO. */
+    char *dir = make_temp_dir();
+    char *fifo = path_join(dir, "pipe");
+    REQUIRE(mkfifo(fifo, 0600) == 0);
+    fifo_reader r = {fifo, NULL, 0};
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, read_fifo, &r) == 0);
+    CHECK_INT(ircache_dump_dot(c, fifo), 0);
+    REQUIRE(pthread_join(t, NULL) == 0);
+    CHECK_STR(r.text, small_dot);
+    free(r.text);
+    REQUIRE(lstat(fifo, &st) == 0);
+    CHECK(S_ISFIFO(st.st_mode));
+    CHECK_INT(count_dir_entries(dir), 1);
+    free(fifo);
+    remove_temp_dir(dir);
+    ircache_free(c);
+}
+
+static void path_with_non_utf8_bytes_works(void)
+{
+    int payloads[2];
+    ircache *c = small_cache(payloads);
+    char *dir = make_temp_dir();
+    char *path = path_join(dir, "\xff\xfe-\xc0\xaf-\xe2\x82.dot");
+    CHECK_INT(ircache_dump_dot(c, path), 0);
+    check_file_is(path, small_dot);
+    CHECK_INT(ircache_dump_dot(c, path), 0); /* and replaces it */
+    check_file_is(path, small_dot);
+    CHECK_INT(count_dir_entries(dir), 1);
+    char *json_path = path_join(dir, "\x80\x01\x7f.json");
+    CHECK_INT(ircache_dump_json(c, json_path), 0);
+    char *text = read_file(json_path, NULL);
+    CHECK(text != NULL && text[0] == '{');
+    free(text);
+    CHECK_INT(count_dir_entries(dir), 2);
+    free(json_path);
+    free(path);
+    remove_temp_dir(dir);
+    ircache_free(c);
+}
+
+int main(void)
+{
+    RUN(checkers_refuse_broken_input);
+    RUN(reference_copy_matches_the_original);
+    RUN(dot_layout_matches_pytorch_byte_for_byte);
+    RUN(successors_are_listed_most_recently_used_first);
+    RUN(dot_labels_escape_any_bytes);
+    RUN(json_dump_is_valid_for_any_bytes);
+    RUN(json_dump_of_the_reference_trie_matches_its_dot);
+    RUN(dump_writes_the_default_cache);
+    RUN(dump_replaces_a_file_atomically);
+    RUN(new_file_gets_0666_less_the_umask);
+    RUN(failed_dump_leaves_no_file_behind);
+    RUN(dump_through_a_symlink_replaces_its_target);
+    RUN(dump_to_non_regular_files);
+    RUN(path_with_non_utf8_bytes_works);
+    return check_exit_code();
+}
