@@ -973,7 +973,7 @@ static void dump_to_non_regular_files(void)
     ircache_free(c);
 }
 
-static void path_with_non_utf8_bytes_works(void)
+static void odd_path_names_work(void)
 {
     int payloads[2];
     ircache *c = small_cache(payloads);
@@ -990,6 +990,17 @@ static void path_with_non_utf8_bytes_works(void)
     CHECK(text != NULL && text[0] == '{');
     free(text);
     CHECK_INT(count_dir_entries(dir), 2);
+    /* A name of NAME_MAX (255) bytes: the temporary name beside it must
+     * still fit. */
+    char name[256];
+    memset(name, 'n', 255);
+    name[255] = '\0';
+    char *long_path = path_join(dir, name);
+    CHECK_INT(ircache_dump_dot(c, long_path), 0);
+    check_file_is(long_path, small_dot);
+    CHECK_INT(ircache_dump_dot(c, long_path), 0);
+    CHECK_INT(count_dir_entries(dir), 3);
+    free(long_path);
     free(json_path);
     free(path);
     remove_temp_dir(dir);
@@ -1011,6 +1022,6 @@ int main(void)
     RUN(failed_dump_leaves_no_file_behind);
     RUN(dump_through_a_symlink_replaces_its_target);
     RUN(dump_to_non_regular_files);
-    RUN(path_with_non_utf8_bytes_works);
+    RUN(odd_path_names_work);
     return check_exit_code();
 }

@@ -379,6 +379,25 @@ static void full_disk_leaves_the_old_file(void)
     }
 }
 
+/* A non-regular file is written directly: its write errors are reported
+ * the same way. */
+static void full_device_is_reported(void)
+{
+    struct stat st;
+    if (stat("/dev/full", &st) != 0 || !S_ISCHR(st.st_mode)) {
+        fprintf(stderr, "note: no /dev/full; the case is skipped\n");
+        return;
+    }
+    ircache *c = ircache_new();
+    int x;
+    REQUIRE(ircache_insert(c, KEY("a"), "a", &x, NULL) == 0);
+    for (size_t i = 0; i < N_DUMPS; i++)
+        check_io_failure(c, dumps[i].fn, dumps[i].name, "/dev/full", ENOSPC);
+    REQUIRE(stat("/dev/full", &st) == 0);
+    CHECK(S_ISCHR(st.st_mode));
+    ircache_free(c);
+}
+
 static void freeing_null_or_the_default_is_harmless(void)
 {
     ircache_free(NULL);
@@ -630,6 +649,7 @@ int main(void)
     RUN(bad_paths_are_refused);
     RUN(read_only_places_are_refused);
     RUN(full_disk_leaves_the_old_file);
+    RUN(full_device_is_reported);
     RUN(freeing_null_or_the_default_is_harmless);
     RUN(strerror_knows_every_code);
     RUN(last_error_is_per_thread);
