@@ -7,9 +7,11 @@
 #include "ircache.h"
 
 #include "alloc.h"
+#include "compiler.h"
 #include "default.h"
 #include "dump.h"
 #include "error.h"
+#include "lookup.h"
 #include "position.h"
 #include "registry.h"
 #include "stats.h"
@@ -18,16 +20,14 @@
 #define IRCACHE__STR(x) #x
 #define IRCACHE__XSTR(x) IRCACHE__STR(x)
 
-/* Checks shared by lookup and insert; returns 0 or the error recorded. */
-static int check_key(const ircache *c, const void *key, size_t key_len, const char *what)
+/* Why lookup or insert refused its key; returns the error recorded. */
+static IRCACHE__COLD int bad_key(const ircache *c, const void *key, size_t key_len, const char *what)
 {
     if (c == NULL)
         return ircache__fail(IRCACHE_EINVAL, "%s: the cache is NULL", what);
     if (key == NULL && key_len != 0)
         return ircache__fail(IRCACHE_EINVAL, "%s: the key is NULL but its length is %zu", what, key_len);
-    if (key_len > UINT32_MAX)
-        return ircache__fail(IRCACHE_EINVAL, "%s: keys are limited to 4 GiB", what);
-    return 0;
+    return ircache__fail(IRCACHE_EINVAL, "%s: keys are limited to 4 GiB", what);
 }
 
 IRCACHE_API ircache *ircache_new(void)
@@ -70,19 +70,27 @@ IRCACHE_API ircache *ircache_default(void)
     return ircache__default();
 }
 
+static inline int key_ok(const ircache *c, const void *key, size_t key_len)
+{
+    return c != NULL && (key != NULL || key_len == 0) && key_len <= UINT32_MAX;
+}
+
 IRCACHE_API void *ircache_lookup(ircache *c, const void *key, size_t key_len)
 {
-    if (check_key(c, key, key_len, "lookup") != 0)
+    if (IRCACHE__LIKELY(ircache__lookup_fast_ok(c, key, key_len)))
+        return ircache__lookup_from(c, ircache__tls.position, key, (uint32_t)key_len, 1);
+    if (!key_ok(c, key, key_len)) {
+        bad_key(c, key, key_len, "lookup");
         return NULL;
-    return ircache__trie_lookup(c, key, (uint32_t)key_len);
+    }
+    return ircache__lookup_general(c, key, (uint32_t)key_len);
 }
 
 IRCACHE_API int ircache_insert(ircache *c, const void *key, size_t key_len, const char *op,
                                void *payload, const ircache_owner *owner)
 {
-    int rc = check_key(c, key, key_len, "insert");
-    if (rc != 0)
-        return rc;
+    if (!key_ok(c, key, key_len))
+        return bad_key(c, key, key_len, "insert");
     if (payload == NULL)
         return ircache__fail(IRCACHE_EINVAL, "insert: the payload is NULL");
     return ircache__trie_insert(c, key, (uint32_t)key_len, op, payload, owner);

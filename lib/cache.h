@@ -36,7 +36,7 @@ struct ircache {
     /* The root changes with every insert under it: a line of its own. */
     _Alignas(64) ircache__node root;
 
-    /* Stamp clock that threads' own clocks catch up with now and then. */
+    /* The latest stamp any thread published at a step mark or insert. */
     _Alignas(64) _Atomic uint64_t clock;
 
     /* Everything below is guarded by lock. */
@@ -67,7 +67,7 @@ struct ircache__position {
     _Atomic(ircache__node *) node;
     _Atomic uint64_t gen;                 /* the cache's gen when node was set */
     _Atomic uint64_t hits, misses;
-    uint64_t clock, synced_clock;
+    uint64_t clock;                       /* this thread's last stamp */
     /* Owner's bookkeeping. */
     _Atomic(ircache *) cache; /* NULL once the cache was freed */
     uint64_t cache_serial;

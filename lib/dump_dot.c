@@ -12,15 +12,15 @@ static void put_node(ircache__file *f, const ircache__node *n)
 {
     if (n->parent == NULL)
         return; /* the root: id 0, no line of its own */
-    ircache__file_put_u64(f, n->parent->id);
+    ircache__file_put_u64(f, ircache__node_id(n->parent));
     IRCACHE__PUT_LITERAL(f, " -> ");
-    ircache__file_put_u64(f, n->id);
+    ircache__file_put_u64(f, ircache__node_id(n));
     IRCACHE__PUT_LITERAL(f, "\n");
-    ircache__file_put_u64(f, n->id);
+    ircache__file_put_u64(f, ircache__node_id(n));
     IRCACHE__PUT_LITERAL(f, "[label=\"");
     ircache__put_quoted(f, ircache__node_label(n), IRCACHE__QUOTE_DOT);
     IRCACHE__PUT_LITERAL(f, ", ");
-    ircache__file_put_u64(f, atomic_load_explicit(&n->hits, memory_order_relaxed));
+    ircache__file_put_u64(f, ircache__node_hits(n));
     IRCACHE__PUT_LITERAL(f, " hits\"]\n");
 }
 

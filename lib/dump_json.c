@@ -22,15 +22,15 @@ static void put_node(ircache__file *f, const ircache__node *n)
         return;
     }
     IRCACHE__PUT_LITERAL(f, ",\n{\"id\": ");
-    ircache__file_put_u64(f, n->id);
+    ircache__file_put_u64(f, ircache__node_id(n));
     IRCACHE__PUT_LITERAL(f, ", \"parent\": ");
-    ircache__file_put_u64(f, n->parent->id);
+    ircache__file_put_u64(f, ircache__node_id(n->parent));
     IRCACHE__PUT_LITERAL(f, ", \"op\": \"");
     ircache__put_quoted(f, ircache__node_label(n), IRCACHE__QUOTE_JSON);
     IRCACHE__PUT_LITERAL(f, "\", \"hits\": ");
-    ircache__file_put_u64(f, atomic_load_explicit(&n->hits, memory_order_relaxed));
+    ircache__file_put_u64(f, ircache__node_hits(n));
     IRCACHE__PUT_LITERAL(f, ", \"key\": \"");
-    put_hex(f, ircache__node_key(n), n->key_len);
+    put_hex(f, ircache__node_key(n), ircache__node_key_len(n));
     IRCACHE__PUT_LITERAL(f, "\"}");
 }
 

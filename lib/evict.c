@@ -95,10 +95,9 @@ void ircache__lru_note_leaf(ircache *c, ircache__node *n)
 {
     if (!bounded(c) || n == &c->root)
         return;
-    uint32_t flags = atomic_load_explicit(&n->flags, memory_order_relaxed);
-    if (flags & IRCACHE__NODE_QUEUED)
+    if (ircache__node_flags(n, memory_order_relaxed) & IRCACHE__NODE_QUEUED)
         return; /* its old entry is still in the heap and will do */
-    atomic_store_explicit(&n->flags, flags | IRCACHE__NODE_QUEUED, memory_order_relaxed);
+    ircache__node_set_flags(n, IRCACHE__NODE_QUEUED);
     push_entry(c, (ircache__lru_entry){stamp_of(n), n});
 }
 
@@ -111,7 +110,7 @@ struct leaf_scan {
 static void scan_leaf(ircache__node *n, void *ctx)
 {
     struct leaf_scan *scan = ctx;
-    atomic_fetch_and_explicit(&n->flags, ~IRCACHE__NODE_QUEUED, memory_order_relaxed);
+    ircache__node_clear_flags(n, IRCACHE__NODE_QUEUED, memory_order_relaxed);
     if (atomic_load_explicit(&n->succ, memory_order_relaxed) != 0)
         return;
     scan->leaves++;
@@ -153,7 +152,7 @@ static ircache__node *next_candidate(ircache *c, size_t *held)
         ircache__node *n = e.node;
         if (atomic_load_explicit(&n->succ, memory_order_relaxed) != 0) {
             /* Grew a successor since: an entry again when it is a leaf. */
-            atomic_fetch_and_explicit(&n->flags, ~IRCACHE__NODE_QUEUED, memory_order_relaxed);
+            ircache__node_clear_flags(n, IRCACHE__NODE_QUEUED, memory_order_relaxed);
             continue;
         }
         if (e.stamp != stamp_of(n)) {
@@ -169,18 +168,17 @@ static ircache__node *next_candidate(ircache *c, size_t *held)
     return NULL;
 }
 
-static void unlink_leaf(ircache *c, ircache__node *n, ircache__node **dead)
+static void unlink_leaf(ircache *c, ircache__node *n, ircache__dead_list *dead)
 {
     ircache__node *parent = n->parent;
     ircache__succ_remove(c, parent, n);
     c->nodes--;
     c->evictions++;
     const ircache__kind *kind = atomic_load_explicit(&n->kind, memory_order_relaxed);
-    atomic_fetch_add_explicit(&kind->op->departed_reuses,
-                              atomic_load_explicit(&n->hits, memory_order_relaxed),
-                              memory_order_relaxed);
-    n->parent = *dead;
-    *dead = n;
+    atomic_fetch_add_explicit(&kind->op->departed_reuses, ircache__node_hits(n), memory_order_relaxed);
+    n->parent = NULL;
+    *dead->tail = n;
+    dead->tail = &n->parent;
     if (atomic_load_explicit(&parent->succ, memory_order_relaxed) == 0)
         ircache__lru_note_leaf(c, parent);
 }
@@ -188,7 +186,7 @@ static void unlink_leaf(ircache *c, ircache__node *n, ircache__node **dead)
 /* Other threads may be stepping onto a candidate right now: mark a round of
  * candidates, let every lookup in flight finish, and only then trust what
  * the positions say. Returns the number of candidates marked. */
-static size_t evict_round(ircache *c, const ircache__position *self, ircache__node **dead,
+static size_t evict_round(ircache *c, const ircache__position *self, ircache__dead_list *dead,
                           size_t want, size_t *held)
 {
     size_t first = *held, marked = 0;
@@ -196,7 +194,7 @@ static size_t evict_round(ircache *c, const ircache__position *self, ircache__no
         ircache__node *n = next_candidate(c, held);
         if (n == NULL)
             break;
-        atomic_fetch_or_explicit(&n->flags, IRCACHE__NODE_DYING, memory_order_relaxed);
+        ircache__node_set_flags(n, IRCACHE__NODE_DYING);
         c->lru_held[(*held)++] = (ircache__lru_entry){CANDIDATE, n};
         marked++;
     }
@@ -207,7 +205,7 @@ static size_t evict_round(ircache *c, const ircache__position *self, ircache__no
     for (size_t i = first; i < *held; i++) {
         ircache__lru_entry e = c->lru_held[i];
         if (e.stamp == CANDIDATE) {
-            atomic_fetch_and_explicit(&e.node->flags, ~IRCACHE__NODE_DYING, memory_order_release);
+            ircache__node_clear_flags(e.node, IRCACHE__NODE_DYING, memory_order_release);
             if (!ircache__position_pins(c, e.node)) {
                 unlink_leaf(c, e.node, dead);
                 continue;
@@ -220,7 +218,7 @@ static size_t evict_round(ircache *c, const ircache__position *self, ircache__no
     return marked;
 }
 
-void ircache__evict(ircache *c, const ircache__position *self, ircache__node **dead)
+void ircache__evict(ircache *c, const ircache__position *self, ircache__dead_list *dead)
 {
     uint64_t max = atomic_load_explicit(&c->max_nodes, memory_order_relaxed);
     if (max == 0 || c->nodes <= max || !bounded(c))

@@ -24,10 +24,22 @@ int ircache__lru_rebuild(ircache *c, uint64_t max_nodes);
 /* Forgets every entry (the nodes are gone). */
 void ircache__lru_forget_all(ircache *c);
 
+/* Nodes unlinked under the lock, chained through their parent field in the
+ * order they went, waiting for their releases. */
+typedef struct ircache__dead_list {
+    ircache__node *head, **tail;
+} ircache__dead_list;
+
+static inline void ircache__dead_list_init(ircache__dead_list *d)
+{
+    d->head = NULL;
+    d->tail = &d->head;
+}
+
 /* Evicts least recently used leaves while the cache is over its bound,
- * skipping leaves some position stands on. Evicted nodes are unlinked and
- * chained through their parent field onto *dead, for the caller to release
- * outside the lock and then free. self: the caller's position or NULL. */
-void ircache__evict(ircache *c, const ircache__position *self, ircache__node **dead);
+ * skipping leaves some position stands on, and appends them to *dead for
+ * the caller to release outside the lock. self: the caller's position or
+ * NULL. */
+void ircache__evict(ircache *c, const ircache__position *self, ircache__dead_list *dead);
 
 #endif

@@ -96,18 +96,19 @@ ircache__node *ircache__node_alloc(ircache__node_store *s, uint32_t key_len)
         }
     }
     atomic_init(&n->kind, NULL);
-    n->key_len = key_len;
+    atomic_init(&n->len_hits, key_len);
     return n;
 }
 
 void ircache__node_free(ircache__node_store *s, ircache__node *n)
 {
     atomic_store_explicit(&n->kind, NULL, memory_order_relaxed);
-    if (n->key_len > IRCACHE__SMALL_KEY_MAX) {
+    uint32_t key_len = ircache__node_key_len(n);
+    if (key_len > IRCACHE__SMALL_KEY_MAX) {
         slab_unlink_and_free(s, slab_of_large(n));
         return;
     }
-    size_t c = key_class(n->key_len);
+    size_t c = key_class(key_len);
     n->parent = s->free_slots[c];
     s->free_slots[c] = n;
 }

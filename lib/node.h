@@ -1,6 +1,6 @@
 /* node.h - a node's layout and where nodes live.
  *
- * A node is 64 bytes followed by its key bytes. Nodes live in slabs, one
+ * A node is 56 bytes followed by its key bytes. Nodes live in slabs, one
  * size class per key length rounded up to 8 bytes, so that a node costs no
  * allocator header and a clear frees a few slabs instead of every node.
  * Slots of freed nodes are reused only after a grace period (reclaim.h),
@@ -27,23 +27,112 @@ typedef struct ircache__node {
     _Atomic(void *) payload;
     /* label and owner; NULL marks a free slot */
     _Atomic(const struct ircache__kind *) kind;
-    uint64_t id;
-    _Atomic uint64_t hits;
     _Atomic uint64_t stamp;       /* last use, for MRU order and LRU eviction */
-    uint32_t key_len;
-    _Atomic uint32_t flags;
+    /* Two fields per word keep the node at 56 bytes (7 words): */
+    _Atomic uint64_t id_flags;    /* id << 8 | IRCACHE__NODE_* flags */
+    _Atomic uint64_t len_hits;    /* hits << 32 | key length */
 } ircache__node;
 
-_Static_assert(sizeof(ircache__node) == 64, "a node is one cache line before its key");
+_Static_assert(sizeof(ircache__node) == 56, "a node is 7 words before its key");
+
+#define IRCACHE__NODE_FLAG_MASK 0xffu
+#define IRCACHE__HITS_ONE ((uint64_t)1 << 32)
 
 static inline unsigned char *ircache__node_key(const ircache__node *n)
 {
     return (unsigned char *)(n + 1);
 }
 
-static inline int ircache__node_key_equals(const ircache__node *n, const void *key, uint32_t len)
+/* Ids have 56 bits: 2.2 years of a billion inserts a second. */
+static inline uint64_t ircache__node_id(const ircache__node *n)
 {
-    return n->key_len == len && (len == 0 || memcmp(ircache__node_key(n), key, len) == 0);
+    return atomic_load_explicit(&n->id_flags, memory_order_relaxed) >> 8;
+}
+
+static inline uint32_t ircache__node_flags(const ircache__node *n, memory_order order)
+{
+    return (uint32_t)(atomic_load_explicit(&n->id_flags, order) & IRCACHE__NODE_FLAG_MASK);
+}
+
+static inline void ircache__node_set_flags(ircache__node *n, uint32_t flags)
+{
+    atomic_fetch_or_explicit(&n->id_flags, flags, memory_order_relaxed);
+}
+
+static inline void ircache__node_clear_flags(ircache__node *n, uint32_t flags, memory_order order)
+{
+    atomic_fetch_and_explicit(&n->id_flags, ~(uint64_t)flags, order);
+}
+
+static inline uint32_t ircache__node_key_len(const ircache__node *n)
+{
+    return (uint32_t)atomic_load_explicit(&n->len_hits, memory_order_relaxed);
+}
+
+static inline uint64_t ircache__node_hits(const ircache__node *n)
+{
+    return atomic_load_explicit(&n->len_hits, memory_order_relaxed) >> 32;
+}
+
+/* Counts a hit, exactly even when threads hit the node at once; the count
+ * stops at 2^32 - 1 rather than wrap. */
+static inline void ircache__node_count_hit(ircache__node *n)
+{
+    uint64_t before = atomic_fetch_add_explicit(&n->len_hits, IRCACHE__HITS_ONE, memory_order_relaxed);
+    if (before >= ~(uint64_t)0 - 0xffffffffu) /* the count was at its maximum: undo */
+        atomic_fetch_sub_explicit(&n->len_hits, IRCACHE__HITS_ONE, memory_order_relaxed);
+}
+
+/* Restarts the hit count (writer, while no lookup can hit n). */
+static inline void ircache__node_reset_hits(ircache__node *n)
+{
+    atomic_store_explicit(&n->len_hits, ircache__node_key_len(n), memory_order_relaxed);
+}
+
+static inline uint64_t ircache__load64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline uint32_t ircache__load32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Keys up to this length take the lookup path with no call in it. */
+#define IRCACHE__SHORT_KEY_MAX 16u
+
+/* Equality of two keys of len <= IRCACHE__SHORT_KEY_MAX bytes, inline:
+ * a call to memcmp costs more than the comparison on the hit path. Words
+ * overlap rather than read past the key. */
+static inline int ircache__short_key_equals(const unsigned char *a, const unsigned char *b, uint32_t len)
+{
+    if (len >= 8)
+        return ((ircache__load64(a) ^ ircache__load64(b)) |
+                (ircache__load64(a + len - 8) ^ ircache__load64(b + len - 8))) == 0;
+    if (len >= 4)
+        return ((ircache__load32(a) ^ ircache__load32(b)) |
+                (ircache__load32(a + len - 4) ^ ircache__load32(b + len - 4))) == 0;
+    for (uint32_t i = 0; i < len; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
+/* short_keys: the caller knows len <= IRCACHE__SHORT_KEY_MAX (a constant
+ * at each call site, so the other branch disappears). */
+static inline int ircache__node_key_equals(const ircache__node *n, const void *key, uint32_t len,
+                                           int short_keys)
+{
+    if (ircache__node_key_len(n) != len)
+        return 0;
+    if (short_keys || len <= IRCACHE__SHORT_KEY_MAX)
+        return ircache__short_key_equals(ircache__node_key(n), key, len);
+    return memcmp(ircache__node_key(n), key, len) == 0;
 }
 
 typedef struct ircache__slab ircache__slab;

@@ -8,9 +8,8 @@
 #include "error.h"
 #include "registry.h"
 
-_Thread_local ircache *ircache__tls_cache IRCACHE__TLS_FAST;
-_Thread_local uint64_t ircache__tls_serial IRCACHE__TLS_FAST;
-_Thread_local ircache__position *ircache__tls_position IRCACHE__TLS_FAST;
+ircache ircache__no_cache;
+_Thread_local ircache__tls_slot ircache__tls IRCACHE__TLS_FAST = {&ircache__no_cache, 0, NULL};
 
 /* Every position this thread ever made, live or orphaned by a freed cache. */
 static _Thread_local ircache__position *thread_positions;
@@ -35,9 +34,7 @@ static void fold_and_unlink(ircache *c, ircache__position *p)
 
 static void forget_fast_slot(void)
 {
-    ircache__tls_cache = NULL;
-    ircache__tls_serial = 0;
-    ircache__tls_position = NULL;
+    ircache__tls = (ircache__tls_slot){&ircache__no_cache, 0, NULL};
 }
 
 static void on_thread_exit(void *unused)
@@ -74,7 +71,7 @@ static void drop_orphans(void)
         ircache__position *p = *link;
         if (atomic_load_explicit(&p->cache, memory_order_acquire) == NULL) {
             *link = p->thread_next;
-            if (ircache__tls_position == p)
+            if (ircache__tls.position == p)
                 forget_fast_slot();
             ircache__free(p);
         } else {
@@ -117,7 +114,6 @@ ircache__position *ircache__position_slow(ircache *c, int create)
         atomic_init(&found->node, &c->root);
         atomic_init(&found->gen, atomic_load_explicit(&c->gen, memory_order_relaxed));
         found->clock = atomic_load_explicit(&c->clock, memory_order_relaxed);
-        found->synced_clock = found->clock;
         found->cache_next = c->positions;
         if (c->positions != NULL)
             c->positions->cache_prev = found;
@@ -127,11 +123,8 @@ ircache__position *ircache__position_slow(ircache *c, int create)
         found->thread_next = thread_positions;
         thread_positions = found;
     }
-    if (found != NULL) {
-        ircache__tls_cache = c;
-        ircache__tls_serial = c->serial;
-        ircache__tls_position = found;
-    }
+    if (found != NULL)
+        ircache__tls = (ircache__tls_slot){c, c->serial, found};
     return found;
 }
 
@@ -156,7 +149,7 @@ void ircache__positions_detach(ircache *c)
     }
     c->positions = NULL;
     c->position_count = 0;
-    if (ircache__tls_cache == c)
+    if (ircache__tls.cache == c)
         forget_fast_slot();
     drop_orphans();
 }

@@ -9,6 +9,7 @@
 #define IRCACHE_POSITION_H
 
 #include "cache.h"
+#include "compiler.h"
 
 #if defined(__GNUC__)
 #define IRCACHE__TLS_FAST __attribute__((tls_model("initial-exec")))
@@ -16,9 +17,19 @@
 #define IRCACHE__TLS_FAST
 #endif
 
-extern _Thread_local ircache *ircache__tls_cache IRCACHE__TLS_FAST;
-extern _Thread_local uint64_t ircache__tls_serial IRCACHE__TLS_FAST;
-extern _Thread_local ircache__position *ircache__tls_position IRCACHE__TLS_FAST;
+/* The cache this thread used last and its position there. The serial tells
+ * a new cache from a freed one that had the same address. */
+typedef struct ircache__tls_slot {
+    ircache *cache;
+    uint64_t serial;
+    ircache__position *position;
+} ircache__tls_slot;
+
+extern _Thread_local ircache__tls_slot ircache__tls IRCACHE__TLS_FAST;
+
+/* What an empty slot points at, never a cache anybody holds: a slot that
+ * matches a caller's pointer proves that pointer valid (not NULL). */
+extern ircache ircache__no_cache;
 
 ircache__position *ircache__position_slow(ircache *c, int create);
 
@@ -26,16 +37,18 @@ ircache__position *ircache__position_slow(ircache *c, int create);
  * last error set) only when out of memory. */
 static inline ircache__position *ircache__position_get(ircache *c)
 {
-    if (ircache__tls_cache == c && ircache__tls_serial == c->serial)
-        return ircache__tls_position;
+    ircache__tls_slot *slot = &ircache__tls;
+    if (IRCACHE__LIKELY(slot->cache == c && slot->serial == c->serial))
+        return slot->position;
     return ircache__position_slow(c, 1);
 }
 
 /* As ircache__position_get, but NULL when the thread has none yet. */
 static inline ircache__position *ircache__position_find(ircache *c)
 {
-    if (ircache__tls_cache == c && ircache__tls_serial == c->serial)
-        return ircache__tls_position;
+    ircache__tls_slot *slot = &ircache__tls;
+    if (slot->cache == c && slot->serial == c->serial)
+        return slot->position;
     return ircache__position_slow(c, 0);
 }
 
@@ -52,7 +65,7 @@ static inline void ircache__position_reset(ircache *c, ircache__position *p)
 static inline ircache__node *ircache__position_node(ircache *c, ircache__position *p)
 {
     uint64_t gen = atomic_load_explicit(&c->gen, memory_order_acquire);
-    if (atomic_load_explicit(&p->gen, memory_order_relaxed) != gen) {
+    if (IRCACHE__UNLIKELY(atomic_load_explicit(&p->gen, memory_order_relaxed) != gen)) {
         atomic_store_explicit(&p->node, &c->root, memory_order_relaxed);
         atomic_store_explicit(&p->gen, gen, memory_order_relaxed);
         return &c->root;

@@ -44,7 +44,7 @@ static void add_reuse(ircache__node *n, void *ctx)
 {
     struct reuse_sum *sum = ctx;
     const ircache__kind *kind = atomic_load_explicit(&n->kind, memory_order_relaxed);
-    sum->reused[kind->op->index] += atomic_load_explicit(&n->hits, memory_order_relaxed);
+    sum->reused[kind->op->index] += ircache__node_hits(n);
 }
 
 int64_t ircache__op_stats(ircache *c, ircache_op_stats *out, size_t capacity)

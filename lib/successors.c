@@ -20,7 +20,7 @@ static ircache__succ_table *table_new(ircache *c, uint32_t capacity)
 
 static void table_place(ircache__succ_table *t, ircache__node *child, uint64_t seed)
 {
-    uint32_t i = (uint32_t)ircache__hash(ircache__node_key(child), child->key_len, seed);
+    uint32_t i = (uint32_t)ircache__hash(ircache__node_key(child), ircache__node_key_len(child), seed);
     while (atomic_load_explicit(&t->slots[i & t->mask], memory_order_relaxed) != NULL)
         i++;
     atomic_store_explicit(&t->slots[i & t->mask], child, memory_order_release);
@@ -106,7 +106,7 @@ void ircache__succ_remove(ircache *c, ircache__node *parent, ircache__node *chil
         atomic_store_explicit(&parent->succ, 0, memory_order_release);
         return;
     }
-    uint32_t i = (uint32_t)ircache__hash(ircache__node_key(child), child->key_len, c->hash_seed);
+    uint32_t i = (uint32_t)ircache__hash(ircache__node_key(child), ircache__node_key_len(child), c->hash_seed);
     while (atomic_load_explicit(&t->slots[i & t->mask], memory_order_relaxed) != child)
         i++;
     atomic_store_explicit(&t->slots[i & t->mask], IRCACHE__TOMBSTONE, memory_order_release);

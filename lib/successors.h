@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "cache.h"
+#include "compiler.h"
 #include "hash.h"
 #include "node.h"
 
@@ -34,21 +35,22 @@ static inline ircache__succ_table *ircache__succ_as_table(uintptr_t s)
     return (s & IRCACHE__SUCC_TABLE_BIT) ? (ircache__succ_table *)(s & ~IRCACHE__SUCC_TABLE_BIT) : NULL;
 }
 
-/* Reader side: the successor of parent whose key is key[0..len), or NULL. */
+/* Reader side: the successor of parent whose key is key[0..len), or NULL.
+ * short_keys as for ircache__node_key_equals. */
 static inline ircache__node *ircache__succ_find(const ircache__node *parent, const void *key,
-                                                uint32_t len, uint64_t seed)
+                                                uint32_t len, uint64_t seed, int short_keys)
 {
     uintptr_t s = atomic_load_explicit(&parent->succ, memory_order_acquire);
-    if (!(s & IRCACHE__SUCC_TABLE_BIT)) {
+    if (IRCACHE__LIKELY(!(s & IRCACHE__SUCC_TABLE_BIT))) {
         ircache__node *only = (ircache__node *)s;
-        return only != NULL && ircache__node_key_equals(only, key, len) ? only : NULL;
+        return only != NULL && ircache__node_key_equals(only, key, len, short_keys) ? only : NULL;
     }
     const ircache__succ_table *t = (const ircache__succ_table *)(s & ~IRCACHE__SUCC_TABLE_BIT);
     for (uint32_t i = (uint32_t)ircache__hash(key, len, seed);; i++) {
         ircache__node *n = atomic_load_explicit(&t->slots[i & t->mask], memory_order_acquire);
         if (n == NULL)
             return NULL;
-        if (n != IRCACHE__TOMBSTONE && ircache__node_key_equals(n, key, len))
+        if (n != IRCACHE__TOMBSTONE && ircache__node_key_equals(n, key, len, short_keys))
             return n;
     }
 }

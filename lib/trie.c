@@ -8,15 +8,11 @@
 #include "error.h"
 #include "evict.h"
 #include "kinds.h"
+#include "lookup.h"
 #include "position.h"
 #include "reclaim.h"
 #include "release.h"
 #include "successors.h"
-
-/* How far a thread's stamp clock may run ahead of the shared one before a
- * step mark publishes it; keeps threads' stamps comparable for LRU without
- * a shared write per lookup. */
-#define CLOCK_SYNC_INTERVAL 256u
 
 static void clock_publish(ircache *c, uint64_t at_least)
 {
@@ -27,65 +23,16 @@ static void clock_publish(ircache *c, uint64_t at_least)
         ;
 }
 
-/* The stamp for a node the calling thread uses now: later than anything
- * this thread did and than the node's last use. */
-static uint64_t next_stamp(ircache__position *p, const ircache__node *n)
-{
-    uint64_t s = p->clock + 1;
-    uint64_t last = atomic_load_explicit(&n->stamp, memory_order_relaxed);
-    if (last >= s)
-        s = last + 1;
-    p->clock = s;
-    return s;
-}
-
-static void count(_Atomic uint64_t *counter)
-{
-    /* Only the owning thread writes its counters. */
-    atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-}
-
-void *ircache__trie_lookup(ircache *c, const void *key, uint32_t key_len)
-{
-    ircache__position *p = ircache__position_get(c);
-    if (p == NULL || !atomic_load_explicit(&c->enabled, memory_order_relaxed))
-        return NULL;
-    ircache__reader_enter(c, p);
-    ircache__node *at = ircache__position_node(c, p);
-    ircache__node *n = ircache__succ_find(at, key, key_len, c->hash_seed);
-    if (n == NULL || (atomic_load_explicit(&n->flags, memory_order_acquire) & IRCACHE__NODE_UNSEEN)) {
-        ircache__reader_exit(p);
-        count(&p->misses);
-        return NULL;
-    }
-    atomic_fetch_add_explicit(&n->hits, 1, memory_order_relaxed);
-    atomic_store_explicit(&n->stamp, next_stamp(p, n), memory_order_relaxed);
-    atomic_store_explicit(&p->node, n, memory_order_relaxed);
-    const ircache__kind *kind = atomic_load_explicit(&n->kind, memory_order_relaxed);
-    void *payload = atomic_load_explicit(&n->payload, memory_order_relaxed);
-    const ircache_owner *owner = kind->owner;
-    if (owner != NULL && owner->retain != NULL)
-        owner->retain(payload, owner->ctx);
-    ircache__reader_exit(p);
-    count(&p->hits);
-    return payload;
-}
-
 void ircache__trie_mark_step(ircache *c)
 {
     ircache__position *p = ircache__position_find(c);
     if (p == NULL)
         return; /* a thread without a position is at the root already */
     ircache__position_reset(c, p);
-    if (p->clock - p->synced_clock >= CLOCK_SYNC_INTERVAL) {
-        uint64_t shared = atomic_load_explicit(&c->clock, memory_order_relaxed);
-        if (shared > p->clock)
-            p->clock = shared;
-        else
-            clock_publish(c, p->clock);
-        p->synced_clock = p->clock;
-    }
+    /* Publish this thread's uses, so that later lookups anywhere stamp
+     * after them; a shared write per step, not per lookup. */
+    if (atomic_load_explicit(&c->clock, memory_order_relaxed) < p->clock)
+        clock_publish(c, p->clock);
 }
 
 /* Replaced tables wait for a grace period; a thread alone in the cache
@@ -106,16 +53,14 @@ static ircache__release replace(ircache *c, ircache__position *p, ircache__node 
     if (ircache__has_other_readers(c, p)) {
         /* A reader must never pair the old payload with the new owner, nor
          * retain a payload after its release: hide the node, wait. */
-        atomic_fetch_or_explicit(&n->flags, IRCACHE__NODE_BUSY, memory_order_relaxed);
+        ircache__node_set_flags(n, IRCACHE__NODE_BUSY);
         ircache__synchronize(c, p);
     }
-    atomic_fetch_add_explicit(&old_kind->op->departed_reuses,
-                              atomic_load_explicit(&n->hits, memory_order_relaxed),
-                              memory_order_relaxed);
-    atomic_store_explicit(&n->hits, 0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&old_kind->op->departed_reuses, ircache__node_hits(n), memory_order_relaxed);
+    ircache__node_reset_hits(n);
     atomic_store_explicit(&n->payload, payload, memory_order_relaxed);
     atomic_store_explicit(&n->kind, kind, memory_order_relaxed);
-    atomic_fetch_and_explicit(&n->flags, ~IRCACHE__NODE_BUSY, memory_order_release);
+    ircache__node_clear_flags(n, IRCACHE__NODE_BUSY, memory_order_release);
     return old;
 }
 
@@ -135,10 +80,9 @@ static ircache__node *attach(ircache *c, ircache__node *parent, const void *key,
     n->parent = parent;
     atomic_init(&n->payload, payload);
     atomic_init(&n->kind, kind);
-    n->id = ++c->next_id;
-    atomic_init(&n->hits, 0);
+    atomic_init(&n->id_flags, ++c->next_id << 8);
+    atomic_init(&n->len_hits, key_len);
     atomic_init(&n->stamp, 0);
-    atomic_init(&n->flags, 0);
     if (key_len)
         memcpy(ircache__node_key(n), key, key_len);
     if (ircache__succ_count(parent) > 0)
@@ -158,14 +102,15 @@ int ircache__trie_insert(ircache *c, const void *key, uint32_t key_len, const ch
         return ircache__fail(IRCACHE_EDISABLED, "insert into a disabled cache");
     ircache__lock(c);
     ircache__node *parent = ircache__position_node(c, p);
-    ircache__node *n = ircache__succ_find(parent, key, key_len, c->hash_seed);
+    ircache__node *n = ircache__succ_find(parent, key, key_len, c->hash_seed, 0);
     const ircache__kind *kind = ircache__kind_intern(&c->kinds, op, owner);
     if (kind == NULL) {
         ircache__unlock(c);
         return ircache__fail(IRCACHE_ENOMEM, "no memory for the op label");
     }
     ircache__release old = {NULL, NULL};
-    ircache__node *dead = NULL;
+    ircache__dead_list dead;
+    ircache__dead_list_init(&dead);
     ircache__grave grave;
     if (n != NULL) {
         old = replace(c, p, n, kind, payload);
@@ -176,12 +121,8 @@ int ircache__trie_insert(ircache *c, const void *key, uint32_t key_len, const ch
             return ircache__fail(IRCACHE_ENOMEM, "no memory for a node with a %u-byte key", key_len);
         }
     }
-    uint64_t shared = atomic_load_explicit(&c->clock, memory_order_relaxed);
-    if (shared > p->clock)
-        p->clock = shared;
-    atomic_store_explicit(&n->stamp, next_stamp(p, n), memory_order_relaxed);
+    atomic_store_explicit(&n->stamp, ircache__next_stamp(c, p, n), memory_order_relaxed);
     clock_publish(c, p->clock);
-    p->synced_clock = p->clock;
     atomic_store_explicit(&p->node, n, memory_order_relaxed);
     c->inserts++;
     kind->op->inserts++;
@@ -189,7 +130,7 @@ int ircache__trie_insert(ircache *c, const void *key, uint32_t key_len, const ch
         ircache__lru_note_leaf(c, n);
     ircache__evict(c, p, &dead);
     maybe_free_retired(c, p);
-    ircache__grave_open(c, &grave, dead);
+    ircache__grave_open(c, &grave, dead.head);
     ircache__unlock(c);
     ircache__release_call(old);
     ircache__grave_close(c, &grave);
@@ -206,9 +147,7 @@ static void release_detached_node(ircache__node *n, void *ctx)
 {
     (void)ctx;
     const ircache__kind *kind = atomic_load_explicit(&n->kind, memory_order_relaxed);
-    atomic_fetch_add_explicit(&kind->op->departed_reuses,
-                              atomic_load_explicit(&n->hits, memory_order_relaxed),
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&kind->op->departed_reuses, ircache__node_hits(n), memory_order_relaxed);
     const ircache_owner *owner = kind->owner;
     if (owner != NULL && owner->release != NULL)
         owner->release(atomic_load_explicit(&n->payload, memory_order_relaxed), owner->ctx);
@@ -253,7 +192,8 @@ void ircache__trie_clear(ircache *c)
 int ircache__trie_set_max_nodes(ircache *c, uint64_t max_nodes)
 {
     ircache__position *self = ircache__position_find(c);
-    ircache__node *dead = NULL;
+    ircache__dead_list dead;
+    ircache__dead_list_init(&dead);
     ircache__grave grave;
     ircache__lock(c);
     if (ircache__lru_rebuild(c, max_nodes) != 0) {
@@ -263,7 +203,7 @@ int ircache__trie_set_max_nodes(ircache *c, uint64_t max_nodes)
     }
     atomic_store_explicit(&c->max_nodes, max_nodes, memory_order_relaxed);
     ircache__evict(c, self, &dead);
-    ircache__grave_open(c, &grave, dead);
+    ircache__grave_open(c, &grave, dead.head);
     ircache__unlock(c);
     ircache__grave_close(c, &grave);
     return 0;
@@ -287,6 +227,8 @@ int ircache__trie_init(ircache *c)
     atomic_init(&c->max_nodes, 0);
     atomic_init(&c->root.succ, 0);
     atomic_init(&c->root.kind, NULL);
+    atomic_init(&c->root.id_flags, 0);
+    atomic_init(&c->root.len_hits, 0);
     c->serial = next_serial();
     /* Seeded per cache so that no fixed set of keys collides everywhere. */
     c->hash_seed = ircache__mix((uint64_t)(uintptr_t)c ^ (uint64_t)time(NULL), c->serial);

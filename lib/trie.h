@@ -12,8 +12,6 @@ int ircache__trie_init(ircache *c);
 /* Releases every payload and all memory of c (no other thread uses it). */
 void ircache__trie_destroy(ircache *c);
 
-void *ircache__trie_lookup(ircache *c, const void *key, uint32_t key_len);
-
 int ircache__trie_insert(ircache *c, const void *key, uint32_t key_len, const char *op,
                          void *payload, const ircache_owner *owner);
 

@@ -40,7 +40,8 @@ static int older_first(const void *a, const void *b)
     uint64_t sy = atomic_load_explicit(&y->stamp, memory_order_relaxed);
     if (sx != sy)
         return sx < sy ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
+    uint64_t ix = ircache__node_id(x), iy = ircache__node_id(y);
+    return ix < iy ? -1 : ix > iy;
 }
 
 int ircache__walk(ircache *c, int (*visit)(const ircache__node *n, void *ctx), void *ctx)

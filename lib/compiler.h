@@ -1,0 +1,15 @@
+/* compiler.h - branch hints for the hot path, empty where unsupported. */
+#ifndef IRCACHE_COMPILER_H
+#define IRCACHE_COMPILER_H
+
+#if defined(__GNUC__)
+#define IRCACHE__LIKELY(x) __builtin_expect(!!(x), 1)
+#define IRCACHE__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define IRCACHE__COLD __attribute__((cold, noinline))
+#else
+#define IRCACHE__LIKELY(x) (x)
+#define IRCACHE__UNLIKELY(x) (x)
+#define IRCACHE__COLD
+#endif
+
+#endif

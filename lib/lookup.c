@@ -1,0 +1,17 @@
+/* lookup.c - the out-of-line ends of the hit path (lookup.h). */
+#include "lookup.h"
+
+void *ircache__hit_retained(ircache__position *p, void *payload, const ircache_owner *owner)
+{
+    /* Still inside the lookup: the node cannot be dropped until the exit. */
+    owner->retain(payload, owner->ctx);
+    ircache__reader_exit(p);
+    ircache__count(&p->hits);
+    return payload;
+}
+
+void *ircache__lookup_general(ircache *c, const void *key, uint32_t key_len)
+{
+    ircache__position *p = ircache__position_get(c);
+    return p != NULL ? ircache__lookup_from(c, p, key, key_len, 0) : NULL;
+}

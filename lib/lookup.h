@@ -1,0 +1,81 @@
+/* lookup.h - the hit path, inline so that the exported ircache_lookup is
+ * one function with no inner call but the owner's retain. */
+#ifndef IRCACHE_LOOKUP_H
+#define IRCACHE_LOOKUP_H
+
+#include "cache.h"
+#include "compiler.h"
+#include "kinds.h"
+#include "position.h"
+#include "reclaim.h"
+#include "successors.h"
+
+/* The stamp for a node the calling thread uses now: later than anything
+ * this thread did, than the node's last use, and than every use another
+ * thread published at its last step mark (so uses ordered by a step
+ * boundary and a synchronisation keep their order across threads). */
+static inline uint64_t ircache__next_stamp(ircache *c, ircache__position *p, const ircache__node *n)
+{
+    uint64_t s = p->clock;
+    uint64_t shared = atomic_load_explicit(&c->clock, memory_order_relaxed);
+    uint64_t last = atomic_load_explicit(&n->stamp, memory_order_relaxed);
+    if (shared > s)
+        s = shared;
+    if (last > s)
+        s = last;
+    p->clock = ++s;
+    return s;
+}
+
+/* Only the owning thread writes its counters: no read-modify-write needed. */
+static inline void ircache__count(_Atomic uint64_t *counter)
+{
+    atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+/* The hit's last steps when the owner wants a retain: out of line, so that
+ * the path without one needs no saved registers at all. */
+void *ircache__hit_retained(ircache__position *p, void *payload, const ircache_owner *owner);
+
+/* Every lookup the inline path does not take: long keys, and threads whose
+ * position is not in their fast slot. Arguments are valid. */
+void *ircache__lookup_general(ircache *c, const void *key, uint32_t key_len);
+
+static inline void *ircache__lookup_from(ircache *c, ircache__position *p, const void *key,
+                                         uint32_t key_len, int short_keys)
+{
+    if (IRCACHE__UNLIKELY(!atomic_load_explicit(&c->enabled, memory_order_relaxed)))
+        return NULL;
+    ircache__reader_enter(c, p);
+    ircache__node *at = ircache__position_node(c, p);
+    ircache__node *n = ircache__succ_find(at, key, key_len, c->hash_seed, short_keys);
+    if (IRCACHE__UNLIKELY(n == NULL ||
+                          (ircache__node_flags(n, memory_order_acquire) & IRCACHE__NODE_UNSEEN))) {
+        ircache__reader_exit(p);
+        ircache__count(&p->misses);
+        return NULL;
+    }
+    ircache__node_count_hit(n);
+    atomic_store_explicit(&n->stamp, ircache__next_stamp(c, p, n), memory_order_relaxed);
+    atomic_store_explicit(&p->node, n, memory_order_relaxed);
+    const ircache__kind *kind = atomic_load_explicit(&n->kind, memory_order_relaxed);
+    void *payload = atomic_load_explicit(&n->payload, memory_order_relaxed);
+    const ircache_owner *owner = kind->owner;
+    if (owner != NULL && owner->retain != NULL)
+        return ircache__hit_retained(p, payload, owner);
+    ircache__reader_exit(p);
+    ircache__count(&p->hits);
+    return payload;
+}
+
+/* 1 when the hit path may run at once: this thread's fast slot holds c
+ * (which proves c valid) and the key is short and present. */
+static inline int ircache__lookup_fast_ok(ircache *c, const void *key, size_t key_len)
+{
+    ircache__tls_slot *slot = &ircache__tls;
+    return slot->cache == c && key_len <= IRCACHE__SHORT_KEY_MAX && (key != NULL || key_len == 0) &&
+           slot->serial == c->serial;
+}
+
+#endif
