@@ -43,6 +43,9 @@ IRCACHE_API int ircache_last_errno(void)
     return last_errno;
 }
 
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 0)))
+#endif
 static void record(int code, int err, const char *fmt, va_list ap)
 {
     int n = snprintf(last_error, sizeof last_error, "%s: ", ircache_strerror(code));
