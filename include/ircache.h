@@ -158,6 +158,16 @@ IRCACHE_API ircache *ircache_default(void);
 IRCACHE_API void *ircache_lookup(ircache *c, const void *key, size_t key_len);
 
 /*
+ * ircache_lookup_owned: ircache_lookup, but only a node inserted with this
+ * owner (the same pointer) is a hit; any other node is a miss (counted, the
+ * position stays). Lets several runtimes share a cache without ever being
+ * handed each other's payloads.
+ * @param owner may be NULL (then only nodes inserted with a NULL owner hit).
+ */
+IRCACHE_API void *ircache_lookup_owned(ircache *c, const void *key, size_t key_len,
+                                       const ircache_owner *owner);
+
+/*
  * ircache_insert: store payload as a new successor of the calling thread's
  * position and move the position to it. If a successor with an equal key
  * exists, its payload, owner and label are replaced instead (the old payload

@@ -78,12 +78,24 @@ static inline int key_ok(const ircache *c, const void *key, size_t key_len)
 IRCACHE_API void *ircache_lookup(ircache *c, const void *key, size_t key_len)
 {
     if (IRCACHE__LIKELY(ircache__lookup_fast_ok(c, key, key_len)))
-        return ircache__lookup_from(c, ircache__tls.position, key, (uint32_t)key_len, 1);
+        return ircache__lookup_from(c, ircache__tls.position, key, (uint32_t)key_len, 1, 0, NULL);
     if (!key_ok(c, key, key_len)) {
         bad_key(c, key, key_len, "lookup");
         return NULL;
     }
-    return ircache__lookup_general(c, key, (uint32_t)key_len);
+    return ircache__lookup_general(c, key, (uint32_t)key_len, 0, NULL);
+}
+
+IRCACHE_API void *ircache_lookup_owned(ircache *c, const void *key, size_t key_len,
+                                       const ircache_owner *owner)
+{
+    if (IRCACHE__LIKELY(ircache__lookup_fast_ok(c, key, key_len)))
+        return ircache__lookup_from(c, ircache__tls.position, key, (uint32_t)key_len, 1, 1, owner);
+    if (!key_ok(c, key, key_len)) {
+        bad_key(c, key, key_len, "lookup");
+        return NULL;
+    }
+    return ircache__lookup_general(c, key, (uint32_t)key_len, 1, owner);
 }
 
 IRCACHE_API int ircache_insert(ircache *c, const void *key, size_t key_len, const char *op,

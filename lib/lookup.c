@@ -10,8 +10,12 @@ void *ircache__hit_retained(ircache__position *p, void *payload, const ircache_o
     return payload;
 }
 
-void *ircache__lookup_general(ircache *c, const void *key, uint32_t key_len)
+void *ircache__lookup_general(ircache *c, const void *key, uint32_t key_len, int owned,
+                              const ircache_owner *want)
 {
     ircache__position *p = ircache__position_get(c);
-    return p != NULL ? ircache__lookup_from(c, p, key, key_len, 0) : NULL;
+    if (p == NULL)
+        return NULL;
+    return owned ? ircache__lookup_from(c, p, key, key_len, 0, 1, want)
+                 : ircache__lookup_from(c, p, key, key_len, 0, 0, NULL);
 }

@@ -39,11 +39,15 @@ static inline void ircache__count(_Atomic uint64_t *counter)
 void *ircache__hit_retained(ircache__position *p, void *payload, const ircache_owner *owner);
 
 /* Every lookup the inline path does not take: long keys, and threads whose
- * position is not in their fast slot. Arguments are valid. */
-void *ircache__lookup_general(ircache *c, const void *key, uint32_t key_len);
+ * position is not in their fast slot. Arguments are valid; owned as below. */
+void *ircache__lookup_general(ircache *c, const void *key, uint32_t key_len, int owned,
+                              const ircache_owner *want);
 
+/* short_keys and owned are constants at every call site: the checks they
+ * turn off disappear. With owned, only nodes whose owner is want hit. */
 static inline void *ircache__lookup_from(ircache *c, ircache__position *p, const void *key,
-                                         uint32_t key_len, int short_keys)
+                                         uint32_t key_len, int short_keys, int owned,
+                                         const ircache_owner *want)
 {
     if (IRCACHE__UNLIKELY(!atomic_load_explicit(&c->enabled, memory_order_relaxed)))
         return NULL;
@@ -51,7 +55,8 @@ static inline void *ircache__lookup_from(ircache *c, ircache__position *p, const
     ircache__node *at = ircache__position_node(c, p);
     ircache__node *n = ircache__succ_find(at, key, key_len, c->hash_seed, short_keys);
     if (IRCACHE__UNLIKELY(n == NULL ||
-                          (ircache__node_flags(n, memory_order_acquire) & IRCACHE__NODE_UNSEEN))) {
+                          (ircache__node_flags(n, memory_order_acquire) & IRCACHE__NODE_UNSEEN) ||
+                          (owned && atomic_load_explicit(&n->kind, memory_order_relaxed)->owner != want))) {
         ircache__reader_exit(p);
         ircache__count(&p->misses);
         return NULL;

@@ -273,6 +273,40 @@ static void stats_bytes_grow_with_nodes(void)
     ircache_free(c);
 }
 
+/* Two runtimes in one cache: each only ever gets its own payloads back. */
+static void owned_lookup_hits_only_that_owners_nodes(void)
+{
+    static const ircache_owner mine = {NULL, NULL, NULL}, theirs = {NULL, NULL, NULL};
+    ircache *c = ircache_new();
+    int a, b, x;
+    REQUIRE(ircache_insert(c, KEY("a"), "a", &a, &mine) == 0);
+    REQUIRE(ircache_insert(c, KEY("b"), "b", &b, &theirs) == 0);
+    ircache_mark_step(c);
+    REQUIRE(ircache_insert(c, KEY("n"), "n", &x, NULL) == 0);
+    ircache_mark_step(c);
+    CHECK_PTR(ircache_lookup_owned(c, KEY("a"), &theirs), NULL); /* a miss: stays at the root */
+    CHECK_PTR(ircache_lookup_owned(c, KEY("a"), &mine), &a);
+    CHECK_PTR(ircache_lookup_owned(c, KEY("b"), &mine), NULL);  /* stays at a */
+    CHECK_PTR(ircache_lookup_owned(c, KEY("b"), &theirs), &b);
+    ircache_mark_step(c);
+    CHECK_PTR(ircache_lookup_owned(c, KEY("n"), &mine), NULL);
+    CHECK_PTR(ircache_lookup_owned(c, KEY("n"), NULL), &x);
+    ircache_mark_step(c);
+    /* Keys longer than the inline path's take the general one: same rule. */
+    char long_key[40];
+    memset(long_key, 'k', sizeof long_key);
+    REQUIRE(ircache_insert(c, long_key, sizeof long_key, "long", &x, &mine) == 0);
+    ircache_mark_step(c);
+    CHECK_PTR(ircache_lookup_owned(c, long_key, sizeof long_key, &theirs), NULL);
+    CHECK_PTR(ircache_lookup_owned(c, long_key, sizeof long_key, &mine), &x);
+    ircache_stats s = stats_of(c);
+    CHECK_U64(s.hits, 4);
+    CHECK_U64(s.misses, 4);
+    CHECK_PTR(ircache_lookup_owned(NULL, KEY("a"), &mine), NULL);
+    CHECK_CONTAINS(ircache_last_error(), "NULL");
+    ircache_free(c);
+}
+
 static void version_matches_header(void)
 {
     CHECK_INT(ircache_version_number(), IRCACHE_VERSION_NUMBER);
@@ -294,6 +328,7 @@ int main(void)
     RUN(disabled_cache_neither_finds_nor_stores);
     RUN(ids_count_in_creation_order_across_clears);
     RUN(stats_bytes_grow_with_nodes);
+    RUN(owned_lookup_hits_only_that_owners_nodes);
     RUN(version_matches_header);
     return check_exit_code();
 }
