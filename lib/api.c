@@ -77,8 +77,9 @@ static inline int key_ok(const ircache *c, const void *key, size_t key_len)
 
 IRCACHE_API void *ircache_lookup(ircache *c, const void *key, size_t key_len)
 {
-    if (IRCACHE__LIKELY(ircache__lookup_fast_ok(c, key, key_len)))
-        return ircache__lookup_from(c, ircache__tls.position, key, (uint32_t)key_len, 1, 0, NULL);
+    ircache__position *p = ircache__position_fast(c);
+    if (IRCACHE__LIKELY(p != NULL && ircache__short_key_ok(key, key_len)))
+        return ircache__lookup_from(c, p, key, (uint32_t)key_len, 1, 0, NULL);
     if (!key_ok(c, key, key_len)) {
         bad_key(c, key, key_len, "lookup");
         return NULL;
@@ -89,8 +90,9 @@ IRCACHE_API void *ircache_lookup(ircache *c, const void *key, size_t key_len)
 IRCACHE_API void *ircache_lookup_owned(ircache *c, const void *key, size_t key_len,
                                        const ircache_owner *owner)
 {
-    if (IRCACHE__LIKELY(ircache__lookup_fast_ok(c, key, key_len)))
-        return ircache__lookup_from(c, ircache__tls.position, key, (uint32_t)key_len, 1, 1, owner);
+    ircache__position *p = ircache__position_fast(c);
+    if (IRCACHE__LIKELY(p != NULL && ircache__short_key_ok(key, key_len)))
+        return ircache__lookup_from(c, p, key, (uint32_t)key_len, 1, 1, owner);
     if (!key_ok(c, key, key_len)) {
         bad_key(c, key, key_len, "lookup");
         return NULL;

@@ -32,6 +32,10 @@ struct ircache {
     _Atomic int enabled;
     uint64_t serial;                     /* unique per cache in this process */
     uint64_t hash_seed;
+    /* The first thread to use the cache (its thread pointer) and its
+     * position: that thread finds it here, without a thread-local access. */
+    _Atomic uintptr_t first_thread;
+    ircache__position *first_position;
 
     /* The root changes with every insert under it: a line of its own. */
     _Alignas(64) ircache__node root;

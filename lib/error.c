@@ -5,7 +5,9 @@
 #include "error.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,11 +17,43 @@
     X(IRCACHE_EIO, "input/output error")                    \
     X(IRCACHE_EDISABLED, "the cache is disabled")
 
-/* Long enough for a path of PATH_MAX bytes plus the system's reason. */
+/* Long enough for a path of PATH_MAX bytes plus the system's reason. The
+ * buffer is allocated on a thread's first failure, so that the library's
+ * thread-local data stays a few bytes: small enough for the static TLS
+ * space glibc keeps for libraries loaded with dlopen. */
 #define LAST_ERROR_SIZE 4352
+#define FALLBACK_SIZE 96 /* when even that allocation failed */
 
-static _Thread_local char last_error[LAST_ERROR_SIZE];
+static _Thread_local char *last_error;
+static _Thread_local char fallback[FALLBACK_SIZE];
 static _Thread_local int last_errno;
+
+static pthread_key_t buffer_key;
+static pthread_once_t buffer_key_once = PTHREAD_ONCE_INIT;
+static int buffer_key_ok;
+
+static void make_buffer_key(void)
+{
+    buffer_key_ok = pthread_key_create(&buffer_key, free) == 0;
+}
+
+/* This thread's message buffer, and its size. */
+static char *buffer(size_t *size)
+{
+    if (last_error == NULL) {
+        (void)pthread_once(&buffer_key_once, make_buffer_key);
+        char *fresh = buffer_key_ok ? malloc(LAST_ERROR_SIZE) : NULL;
+        if (fresh != NULL && pthread_setspecific(buffer_key, fresh) == 0) {
+            last_error = fresh;
+        } else {
+            free(fresh);
+            *size = sizeof fallback;
+            return fallback;
+        }
+    }
+    *size = LAST_ERROR_SIZE;
+    return last_error;
+}
 
 IRCACHE_API const char *ircache_strerror(int code)
 {
@@ -35,7 +69,9 @@ IRCACHE_API const char *ircache_strerror(int code)
 
 IRCACHE_API const char *ircache_last_error(void)
 {
-    return last_error;
+    if (last_error != NULL && last_error[0] != '\0')
+        return last_error;
+    return fallback;
 }
 
 IRCACHE_API int ircache_last_errno(void)
@@ -48,16 +84,20 @@ __attribute__((format(printf, 3, 0)))
 #endif
 static void record(int code, int err, const char *fmt, va_list ap)
 {
-    int n = snprintf(last_error, sizeof last_error, "%s: ", ircache_strerror(code));
-    if (n < 0 || (size_t)n >= sizeof last_error)
+    size_t size;
+    char *text = buffer(&size);
+    if (text != fallback)
+        fallback[0] = '\0'; /* the buffer holds the newest message now */
+    last_errno = err;
+    int n = snprintf(text, size, "%s: ", ircache_strerror(code));
+    if (n < 0 || (size_t)n >= size)
         return;
-    int m = vsnprintf(last_error + n, sizeof last_error - (size_t)n, fmt, ap);
-    if (err != 0 && m >= 0 && (size_t)(n + m) < sizeof last_error) {
+    int m = vsnprintf(text + n, size - (size_t)n, fmt, ap);
+    if (err != 0 && m >= 0 && (size_t)(n + m) < size) {
         char reason[256];
-        snprintf(last_error + n + m, sizeof last_error - (size_t)(n + m), ": %s",
+        snprintf(text + n + m, size - (size_t)(n + m), ": %s",
                  strerror_r(err, reason, sizeof reason) == 0 ? reason : "unknown system error");
     }
-    last_errno = err;
 }
 
 int ircache__fail(int code, const char *fmt, ...)

@@ -45,7 +45,7 @@ void *ircache__lookup_general(ircache *c, const void *key, uint32_t key_len, int
 
 /* short_keys and owned are constants at every call site: the checks they
  * turn off disappear. With owned, only nodes whose owner is want hit. */
-static inline void *ircache__lookup_from(ircache *c, ircache__position *p, const void *key,
+static IRCACHE__ALWAYS_INLINE void *ircache__lookup_from(ircache *c, ircache__position *p, const void *key,
                                          uint32_t key_len, int short_keys, int owned,
                                          const ircache_owner *want)
 {
@@ -74,13 +74,10 @@ static inline void *ircache__lookup_from(ircache *c, ircache__position *p, const
     return payload;
 }
 
-/* 1 when the hit path may run at once: this thread's fast slot holds c
- * (which proves c valid) and the key is short and present. */
-static inline int ircache__lookup_fast_ok(ircache *c, const void *key, size_t key_len)
+/* 1 when the inline hit path may take this key: short and present. */
+static IRCACHE__ALWAYS_INLINE int ircache__short_key_ok(const void *key, size_t key_len)
 {
-    ircache__tls_slot *slot = &ircache__tls;
-    return slot->cache == c && key_len <= IRCACHE__SHORT_KEY_MAX && (key != NULL || key_len == 0) &&
-           slot->serial == c->serial;
+    return key_len <= IRCACHE__SHORT_KEY_MAX && (key != NULL || key_len == 0);
 }
 
 #endif

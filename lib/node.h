@@ -13,6 +13,13 @@
 #include <stdint.h>
 #include <string.h>
 
+#if defined(__has_include)
+#if __has_include(<sys/single_threaded.h>)
+#include <sys/single_threaded.h>
+#define IRCACHE__HAVE_SINGLE_THREADED 1
+#endif
+#endif
+
 struct ircache__kind;
 
 /* Flags a lookup checks before it trusts a node. */
@@ -75,10 +82,19 @@ static inline uint64_t ircache__node_hits(const ircache__node *n)
 }
 
 /* Counts a hit, exactly even when threads hit the node at once; the count
- * stops at 2^32 - 1 rather than wrap. */
+ * stops at 2^32 - 1 rather than wrap. A process that never started a
+ * thread needs no locked instruction for that (glibc says which, as it
+ * does for libstdc++'s shared_ptr). */
 static inline void ircache__node_count_hit(ircache__node *n)
 {
-    uint64_t before = atomic_fetch_add_explicit(&n->len_hits, IRCACHE__HITS_ONE, memory_order_relaxed);
+    uint64_t before;
+#ifdef IRCACHE__HAVE_SINGLE_THREADED
+    if (__libc_single_threaded) {
+        before = atomic_load_explicit(&n->len_hits, memory_order_relaxed);
+        atomic_store_explicit(&n->len_hits, before + IRCACHE__HITS_ONE, memory_order_relaxed);
+    } else
+#endif
+        before = atomic_fetch_add_explicit(&n->len_hits, IRCACHE__HITS_ONE, memory_order_relaxed);
     if (before >= ~(uint64_t)0 - 0xffffffffu) /* the count was at its maximum: undo */
         atomic_fetch_sub_explicit(&n->len_hits, IRCACHE__HITS_ONE, memory_order_relaxed);
 }

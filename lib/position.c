@@ -9,7 +9,7 @@
 #include "registry.h"
 
 ircache ircache__no_cache;
-_Thread_local ircache__tls_slot ircache__tls IRCACHE__TLS_FAST = {&ircache__no_cache, 0, NULL};
+_Thread_local ircache__tls_slot ircache__tls = {&ircache__no_cache, 0, NULL};
 
 /* Every position this thread ever made, live or orphaned by a freed cache. */
 static _Thread_local ircache__position *thread_positions;
@@ -19,8 +19,31 @@ static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 static int exit_key_ok;
 
 
+void ircache__position_claim_first(ircache *c, ircache__position *p)
+{
+#ifdef IRCACHE__THREAD_ID
+    if (atomic_load_explicit(&c->first_thread, memory_order_relaxed) == 0) {
+        c->first_position = p;
+        atomic_store_explicit(&c->first_thread, IRCACHE__THREAD_ID(), memory_order_release);
+    }
+#else
+    (void)c;
+    (void)p;
+#endif
+}
+
+/* p's thread is gone (or going): it is no longer c's first thread. */
+static void release_first(ircache *c, const ircache__position *p)
+{
+    if (c->first_position == p) {
+        atomic_store_explicit(&c->first_thread, 0, memory_order_release);
+        c->first_position = NULL;
+    }
+}
+
 static void fold_and_unlink(ircache *c, ircache__position *p)
 {
+    release_first(c, p);
     c->departed_hits += atomic_load_explicit(&p->hits, memory_order_relaxed);
     c->departed_misses += atomic_load_explicit(&p->misses, memory_order_relaxed);
     if (p->cache_prev != NULL)
@@ -119,6 +142,7 @@ ircache__position *ircache__position_slow(ircache *c, int create)
             c->positions->cache_prev = found;
         c->positions = found;
         c->position_count++;
+        ircache__position_claim_first(c, found);
         ircache__unlock(c);
         found->thread_next = thread_positions;
         thread_positions = found;

@@ -11,12 +11,6 @@
 #include "cache.h"
 #include "compiler.h"
 
-#if defined(__GNUC__)
-#define IRCACHE__TLS_FAST __attribute__((tls_model("initial-exec")))
-#else
-#define IRCACHE__TLS_FAST
-#endif
-
 /* The cache this thread used last and its position there. The serial tells
  * a new cache from a freed one that had the same address. */
 typedef struct ircache__tls_slot {
@@ -25,7 +19,11 @@ typedef struct ircache__tls_slot {
     ircache__position *position;
 } ircache__tls_slot;
 
-extern _Thread_local ircache__tls_slot ircache__tls IRCACHE__TLS_FAST;
+/* Global-dynamic TLS (the default for shared libraries), so the library
+ * loads with dlopen into any process; TLS descriptors (-mtls-dialect=gnu2,
+ * where the compiler has them) make the access nearly as cheap as
+ * initial-exec when static TLS space is left. */
+extern _Thread_local ircache__tls_slot ircache__tls;
 
 /* What an empty slot points at, never a cache anybody holds: a slot that
  * matches a caller's pointer proves that pointer valid (not NULL). */
@@ -33,23 +31,42 @@ extern ircache ircache__no_cache;
 
 ircache__position *ircache__position_slow(ircache *c, int create);
 
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__aarch64__))
+#define IRCACHE__THREAD_ID() ((uintptr_t)__builtin_thread_pointer())
+#endif
+
+/* Registers p as c's first thread if it has none (cache lock held). */
+void ircache__position_claim_first(ircache *c, ircache__position *p);
+
+/* The calling thread's position in c without a call: its own (when it is
+ * c's first thread) or its thread-local slot's; NULL otherwise. c may be
+ * NULL (then NULL). */
+static IRCACHE__ALWAYS_INLINE ircache__position *ircache__position_fast(ircache *c)
+{
+#ifdef IRCACHE__THREAD_ID
+    if (IRCACHE__LIKELY(c != NULL) &&
+        atomic_load_explicit(&c->first_thread, memory_order_acquire) == IRCACHE__THREAD_ID())
+        return c->first_position;
+#endif
+    ircache__tls_slot *slot = &ircache__tls;
+    if (slot->cache == c && slot->serial == c->serial)
+        return slot->position;
+    return NULL;
+}
+
 /* The calling thread's position in c, created on first use; NULL (with the
  * last error set) only when out of memory. */
 static inline ircache__position *ircache__position_get(ircache *c)
 {
-    ircache__tls_slot *slot = &ircache__tls;
-    if (IRCACHE__LIKELY(slot->cache == c && slot->serial == c->serial))
-        return slot->position;
-    return ircache__position_slow(c, 1);
+    ircache__position *p = ircache__position_fast(c);
+    return IRCACHE__LIKELY(p != NULL) ? p : ircache__position_slow(c, 1);
 }
 
 /* As ircache__position_get, but NULL when the thread has none yet. */
 static inline ircache__position *ircache__position_find(ircache *c)
 {
-    ircache__tls_slot *slot = &ircache__tls;
-    if (slot->cache == c && slot->serial == c->serial)
-        return slot->position;
-    return ircache__position_slow(c, 0);
+    ircache__position *p = ircache__position_fast(c);
+    return IRCACHE__LIKELY(p != NULL) ? p : ircache__position_slow(c, 0);
 }
 
 /* Moves p back to the root of the current generation. */
