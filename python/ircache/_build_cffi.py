@@ -1,0 +1,93 @@
+"""Writes the C source of ircache's cffi extension (API mode) at build time.
+
+Run by Meson as ``python _build_cffi.py include/ircache.h out.c``. The cdef is
+the header's region between the ``ircache-cdef-begin`` and ``ircache-cdef-end``
+markers, so the binding can never drift from the header; the error codes and
+version macros are declared as ``...`` for the compiler to fill in.
+"""
+
+import re
+import sys
+
+from cffi import FFI
+
+BEGIN = "ircache-cdef-begin"
+END = "ircache-cdef-end"
+
+# What the package adds in C: an owner whose release calls back into Python,
+# and lookup/insert shims that take the key as `const char *` (so that bytes
+# pass without a copy) and the payload as the integer id of a Python object.
+SHIM_CDEF = """
+extern "Python" void _ircpy_release(void *payload, void *ctx);
+intptr_t ircpy_lookup(ircache *c, const char *key, size_t key_len);
+int ircpy_insert(ircache *c, const char *key, size_t key_len, const char *op, intptr_t id);
+const ircache_owner *ircpy_owner(void);
+void ircpy_stop_releases(void);
+"""
+
+SHIM_SOURCE = """
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "ircache.h"
+
+static void _ircpy_release(void *payload, void *ctx); /* extern "Python", below */
+
+/* Cleared when the interpreter exits: a C runtime may drop Python's nodes
+ * later, and there is no Python left to tell. */
+static _Atomic int ircpy_releasing = 1;
+
+static void ircpy_release(void *payload, void *ctx)
+{
+    if (atomic_load(&ircpy_releasing))
+        _ircpy_release(payload, ctx);
+}
+
+static const ircache_owner ircpy_owner_struct = {NULL, ircpy_release, NULL};
+
+static intptr_t ircpy_lookup(ircache *c, const char *key, size_t key_len)
+{
+    return (intptr_t)ircache_lookup_owned(c, key, key_len, &ircpy_owner_struct);
+}
+
+static int ircpy_insert(ircache *c, const char *key, size_t key_len, const char *op, intptr_t id)
+{
+    return ircache_insert(c, key, key_len, op, (void *)id, &ircpy_owner_struct);
+}
+
+static const ircache_owner *ircpy_owner(void)
+{
+    return &ircpy_owner_struct;
+}
+
+static void ircpy_stop_releases(void)
+{
+    atomic_store(&ircpy_releasing, 0);
+}
+"""
+
+
+def cdef_from_header(text: str) -> str:
+    """The declarations of the marked region, plus the integer macros."""
+    begin = text.index("*/", text.index(BEGIN)) + 2
+    end = text.rindex("/*", 0, text.index(END, begin))
+    region = text[begin:end].replace("IRCACHE_API ", "")
+    if "#" in region:
+        raise SystemExit("ircache.h: preprocessor lines inside the cdef region")
+    macros = re.findall(r"^#define (IRCACHE_(?:E[A-Z]+|VERSION_[A-Z]+))\b", text, re.MULTILINE)
+    return region + "".join(f"#define {name} ...\n" for name in macros)
+
+
+def main(header: str, output: str) -> None:
+    with open(header, encoding="utf-8") as f:
+        text = f.read()
+    ffi = FFI()
+    ffi.cdef(cdef_from_header(text) + SHIM_CDEF)
+    ffi.set_source("ircache._ircache_cffi", SHIM_SOURCE)
+    ffi.emit_c_code(output)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        raise SystemExit("usage: _build_cffi.py include/ircache.h output.c")
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,45 @@
+"""The only module that imports the compiled extension.
+
+Which libircache the extension binds to: the dynamic loader satisfies the
+extension's need for ``libircache.so.0`` with a library of that name already
+loaded in the process (a host program that linked or loaded it, from any
+file), and only otherwise with the copy beside the extension in this package.
+``IRCACHE_LIBRARY=/path/to/libircache.so.0`` loads that file first, so that it
+is the one used.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+_override = os.environ.get("IRCACHE_LIBRARY")
+_override_handle = None
+if _override:
+    # Loaded globally before the extension: the loader then matches the
+    # extension's libircache.so.0 with this file instead of the packaged one.
+    try:
+        _override_handle = ctypes.CDLL(_override, mode=ctypes.RTLD_GLOBAL)
+    except OSError as exc:
+        raise ImportError(f"IRCACHE_LIBRARY={_override!r} cannot be loaded: {exc}") from exc
+
+from ._ircache_cffi import ffi, lib  # noqa: E402  (must follow the preload)
+
+if _override_handle is not None:
+    _override_handle.ircache_default.restype = ctypes.c_void_p
+    if _override_handle.ircache_default() != int(ffi.cast("uintptr_t", lib.ircache_default())):
+        raise ImportError(
+            f"IRCACHE_LIBRARY={_override!r} was loaded, but the extension bound to another "
+            "libircache (is that file's SONAME libircache.so.0?)"
+        )
+
+if lib.ircache_version_number() // 10000 != lib.IRCACHE_VERSION_NUMBER // 10000:
+    raise ImportError(
+        f"libircache {ffi.string(lib.ircache_version()).decode()} is loaded, but this package was "
+        f"built for major version {lib.IRCACHE_VERSION_MAJOR}"
+    )
+
+#: Version of the loaded C library, which may be newer than the package.
+c_version: str = ffi.string(lib.ircache_version()).decode()
+
+__all__ = ["ffi", "lib", "c_version"]
