@@ -1,0 +1,458 @@
+"""Python objects stay alive exactly as long as a cache holds them, threads or not."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+import textwrap
+import threading
+import weakref
+
+import pytest
+
+import ircache
+from trie_support import Node, known_bug
+
+
+def stored(cache, key, op=""):
+    """Insert a fresh Node under key and return only a weak reference to it."""
+    node = Node(key)
+    cache.insert(key, node, op)
+    return weakref.ref(node)
+
+
+def collect():
+    gc.collect()
+
+
+# -- held: alive ---------------------------------------------------------------------
+
+
+def test_a_stored_object_stays_alive_while_the_cache_holds_it(cache):
+    ref = stored(cache, b"a")
+    collect()
+    assert ref() is not None
+    cache.mark_step()
+    assert cache.lookup(b"nope") is None  # a miss
+    assert cache.lookup(b"a") is ref()  # a hit, whose result is dropped at once
+    cache.mark_step()
+    collect()
+    assert ref() is not None
+    assert cache.lookup(b"a") is ref()
+
+
+def test_an_object_stays_alive_while_the_cache_is_disabled(cache):
+    ref = stored(cache, b"a")
+    cache.enabled = False
+    collect()
+    assert ref() is not None
+    cache.enabled = True
+    cache.mark_step()
+    assert cache.lookup(b"a") is ref()
+
+
+def test_other_nodes_stay_alive_when_one_is_replaced_or_evicted():
+    with ircache.TrieCache(max_nodes=3) as c:
+        refs = {}
+        for k in (b"a", b"b", b"c"):
+            refs[k] = stored(c, k)
+            c.mark_step()
+        stored(c, b"a")  # replaces a
+        c.mark_step()
+        stored(c, b"d")  # evicts b, the least recently used
+        collect()
+        assert refs[b"a"]() is None and refs[b"b"]() is None
+        assert refs[b"c"]() is not None
+
+
+def test_the_same_object_under_two_keys_lives_until_both_nodes_are_dropped(cache):
+    node = Node()
+    cache.insert(b"x", node)
+    cache.mark_step()
+    cache.insert(b"y", node)
+    cache.mark_step()
+    ref = weakref.ref(node)
+    del node
+    stored(cache, b"x")  # replaces the first node
+    cache.mark_step()
+    collect()
+    assert ref() is not None
+    stored(cache, b"y")  # and the second
+    collect()
+    assert ref() is None
+
+
+def test_the_same_object_in_two_caches_lives_until_both_drop_it():
+    one, two = ircache.TrieCache(), ircache.TrieCache()
+    node = Node()
+    one.insert(b"k", node)
+    two.insert(b"k", node)
+    ref = weakref.ref(node)
+    del node
+    one.close()
+    collect()
+    assert ref() is not None
+    two.clear()
+    collect()
+    assert ref() is None
+    two.close()
+
+
+def test_a_lookup_result_is_a_reference_of_the_caller(cache):
+    ref = stored(cache, b"a")
+    cache.mark_step()
+    got = cache.lookup(b"a")
+    cache.clear()
+    collect()
+    assert ref() is got is not None  # still ours after the cache dropped it
+    del got
+    collect()
+    assert ref() is None
+
+
+# -- dropped: freed ------------------------------------------------------------------
+
+
+def test_clear_frees_every_object(cache):
+    refs = [stored(cache, b"%d" % i) for i in range(50)]
+    cache.clear()
+    collect()
+    assert [r() for r in refs] == [None] * 50
+
+
+def test_replacement_frees_the_old_object(cache):
+    old = stored(cache, b"a")
+    cache.mark_step()
+    new = stored(cache, b"a")
+    collect()
+    assert old() is None
+    assert new() is not None
+
+
+def test_eviction_in_an_insert_frees_the_evicted_object():
+    with ircache.TrieCache(max_nodes=2) as c:
+        first = stored(c, b"a")
+        c.mark_step()
+        second = stored(c, b"b")
+        c.mark_step()
+        third = stored(c, b"c")
+        collect()
+        assert first() is None
+        assert second() is not None and third() is not None
+
+
+def test_lowering_max_nodes_frees_the_evicted_objects_at_once(cache):
+    refs = []
+    for i in range(6):
+        refs.append(stored(cache, b"%d" % i))
+        cache.mark_step()
+    cache.max_nodes = 2
+    collect()
+    assert [r() is not None for r in refs] == [False] * 4 + [True] * 2
+
+
+def test_close_frees_every_object():
+    c = ircache.TrieCache()
+    refs = [stored(c, b"%d" % i) for i in range(10)]
+    c.close()
+    collect()
+    assert [r() for r in refs] == [None] * 10
+
+
+def test_leaving_a_with_block_frees_every_object():
+    with ircache.TrieCache() as c:
+        ref = stored(c, b"a")
+    collect()
+    assert ref() is None
+
+
+def test_a_garbage_collected_cache_frees_every_object():
+    c = ircache.TrieCache()
+    refs = [stored(c, b"%d" % i) for i in range(10)]
+    cache_ref = weakref.ref(c)
+    del c
+    collect()
+    assert cache_ref() is None
+    assert [r() for r in refs] == [None] * 10
+
+
+@known_bug("nodes live in a module-global dict, so a cache whose node refers back to it is never collected")
+def test_a_cache_in_a_cycle_with_its_own_node_is_collected():
+    c = ircache.TrieCache()
+    node = Node()
+    node.name = c  # the node refers to its cache, as a runtime's node may
+    c.insert(b"a", node)
+    cache_ref, node_ref = weakref.ref(c), weakref.ref(node)
+    del c, node
+    collect()
+    assert cache_ref() is None
+    assert node_ref() is None
+
+
+def test_reset_frees_the_default_caches_objects(default):
+    refs = [stored(default, b"%d" % i) for i in range(10)]
+    ircache.reset()
+    collect()
+    assert [r() for r in refs] == [None] * 10
+
+
+def test_a_failed_insert_keeps_no_reference(cache):
+    node = Node()
+    ref = weakref.ref(node)
+    cache.enabled = False
+    with pytest.raises(ircache.IRCacheError):
+        cache.insert(b"a", node)
+    cache.enabled = True
+    with pytest.raises(ValueError):
+        cache.insert(b"a", node, "nul\0")
+    with pytest.raises(TypeError):
+        cache.insert("str key", node)
+    del node
+    collect()
+    assert ref() is None
+    assert cache.stats().nodes == 0
+
+
+# -- release callbacks that call back in ---------------------------------------------
+
+
+def run_python(code, timeout=60):
+    """Run code in a fresh interpreter; a crash or a deadlock fails the test, not the run."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_an_object_freed_by_a_release_may_use_the_same_cache():
+    result = run_python(
+        """
+        import ircache
+
+        c = ircache.TrieCache()
+
+        class Plain:
+            pass
+
+        class Reentrant:
+            def __del__(self):
+                c.lookup(b"x")
+                c.stats()
+                c.insert(b"from-del", Plain(), "from-del")
+
+        c.insert(b"a", Reentrant())
+        c.clear()          # the release frees Reentrant, which inserts
+        print(c.stats().nodes)
+        c.mark_step()
+        c.insert(b"a", Reentrant())
+        c.mark_step()
+        c.insert(b"a", Plain())   # replacement
+        c.mark_step()
+        c.max_nodes = 1
+        c.insert(b"b", Reentrant())
+        c.mark_step()
+        c.insert(b"c", Plain())   # eviction of b
+        c.close()
+        print("done")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "done"]
+    assert "Error" not in result.stderr, result.stderr
+
+
+def test_an_object_freed_by_reset_may_reset_again():
+    result = run_python(
+        """
+        import ircache
+
+        class Reentrant:
+            def __del__(self):
+                ircache.reset()
+                ircache.default_cache().insert(b"again", object())
+
+        ircache.default_cache().insert(b"a", Reentrant())
+        ircache.reset()
+        print(ircache.stats().nodes)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1"]
+    assert "Error" not in result.stderr, result.stderr
+
+
+def test_the_interpreter_exits_cleanly_while_caches_hold_objects():
+    result = run_python(
+        """
+        import ircache
+
+        class Noisy:
+            def __del__(self):
+                pass
+
+        own = ircache.TrieCache(max_nodes=100)
+        for i in range(200):
+            own.insert(b"%d" % i, Noisy(), "op")
+            ircache.default_cache().insert(b"%d" % i, Noisy(), "op")
+        unclosed = ircache.TrieCache()
+        unclosed.insert(b"k", Noisy())
+        unclosed.insert(b"k2", unclosed)  # a cache holding itself
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+# -- threads -------------------------------------------------------------------------
+
+
+class Tracing:
+    """Threads tracing through one cache while another thread disrupts it.
+
+    Every op's key is remembered by the node made for it, so that a lookup can
+    check it got a node inserted under the same key. The disrupting action is
+    repeated until every tracer is done (at most ``limit`` times).
+    """
+
+    def __init__(self, cache, threads=4, steps=1500, ops=8):
+        self.cache = cache
+        self.threads, self.steps, self.ops = threads, steps, ops
+        self.refs = []  # weak references to every node made
+        self.errors = []  # unexpected exceptions, from any thread
+        self.wrong = []  # (key, node) pairs of lookups that returned another key's node
+        self.start = threading.Barrier(threads + 1)
+        self.first_step = threading.Event()  # some tracer finished a step
+        self.done = threading.Event()  # every tracer finished
+        self._running = threads
+        self._lock = threading.Lock()
+
+    def key(self, thread, step, op):
+        # Shared prefixes, a fork per thread, and keys that change per step.
+        if op < 3:
+            return b"shared-%d" % op
+        if op < 6:
+            return b"thread-%d-%d" % (thread, op)
+        return b"step-%d-%d" % (step % 5, op)
+
+    def trace(self, thread, expected=()):
+        try:
+            self.start.wait()
+            for step in range(self.steps):
+                for op in range(self.ops):
+                    key = self.key(thread, step, op)
+                    got = self.cache.lookup(key)
+                    if got is None:
+                        node = Node(key)
+                        self.refs.append(weakref.ref(node))
+                        self.cache.insert(key, node, "op-%d" % op)
+                    elif not isinstance(got, Node) or got.key != key:
+                        self.wrong.append((key, got))
+                self.cache.mark_step()
+                self.first_step.set()
+        except expected:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.errors.append(exc)
+        finally:
+            self.first_step.set()
+            with self._lock:
+                self._running -= 1
+                if self._running == 0:
+                    self.done.set()
+
+    def run(self, action, limit=100_000, expected=()):
+        """Trace on every thread while another repeats action(i); returns how often it ran."""
+        count = []
+
+        def disruptor():
+            try:
+                self.start.wait()
+                i = 0
+                while i < limit and not self.done.is_set():
+                    action(i)
+                    i += 1
+                count.append(i)
+            except BaseException as exc:  # noqa: BLE001
+                self.errors.append(exc)
+
+        old_interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-5)  # switch threads often
+        try:
+            workers = [threading.Thread(target=self.trace, args=(t, expected)) for t in range(self.threads)]
+            workers.append(threading.Thread(target=disruptor))
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join(timeout=120)
+            assert not any(w.is_alive() for w in workers), "a thread is stuck"
+        finally:
+            sys.setswitchinterval(old_interval)
+        assert self.errors == []
+        assert self.wrong == []
+        assert len(self.refs) > 0
+        return count[0]
+
+    def alive(self):
+        collect()
+        return sum(r() is not None for r in self.refs)
+
+
+def test_tracing_threads_and_a_thread_clearing_the_cache(cache):
+    run = Tracing(cache)
+    clears = run.run(lambda i: cache.clear())
+    assert cache.stats().clears == clears > 0
+    assert run.alive() == cache.stats().nodes  # nothing held but what the cache holds
+    cache.clear()
+    assert run.alive() == 0
+
+
+def test_tracing_threads_in_a_bounded_cache_and_a_thread_clearing_it():
+    with ircache.TrieCache(max_nodes=6) as c:
+        run = Tracing(c)
+        run.run(lambda i: c.clear() if i % 4 == 0 else c.stats())
+        assert c.stats().evictions > 0
+        assert run.alive() == c.stats().nodes
+        c.clear()
+        assert run.alive() == 0
+
+
+def test_tracing_threads_and_a_thread_changing_the_bound(cache):
+    def change_bound(i):
+        cache.max_nodes = i % 7  # 0 (unbounded) to 6
+
+    run = Tracing(cache)
+    run.run(change_bound)
+    assert cache.stats().evictions > 0
+    assert run.alive() == cache.stats().nodes
+    cache.clear()
+    assert run.alive() == 0
+
+
+def test_tracing_threads_on_the_default_cache_and_a_thread_resetting_it(default):
+    run = Tracing(default)
+    run.run(lambda i: ircache.reset())
+    assert run.alive() == ircache.stats().nodes
+    ircache.reset()
+    assert run.alive() == 0
+
+
+def test_tracing_threads_while_another_thread_closes_the_cache():
+    c = ircache.TrieCache()
+    run = Tracing(c, steps=5000)
+
+    def close_once(i):
+        run.first_step.wait()  # let the tracers get going first
+        c.close()
+
+    # Tracers stop at the ValueError of a closed cache; nothing else may go wrong.
+    run.run(close_once, limit=1, expected=ValueError)
+    assert c.closed
+    cache_ref = weakref.ref(c)
+    del c, run.cache
+    collect()
+    assert cache_ref() is None
+    assert run.alive() == 0
