@@ -456,3 +456,81 @@ def test_tracing_threads_while_another_thread_closes_the_cache():
     collect()
     assert cache_ref() is None
     assert run.alive() == 0
+
+
+# -- other runtimes and fork ---------------------------------------------------------
+
+
+def test_a_node_a_c_runtime_inserted_is_never_handed_to_python(default):
+    """A C runtime sharing the default cache stores its own pointers: never taken for Python objects."""
+    from ircache._ffi import ffi, lib  # stands in for a C runtime in this process
+
+    mine = Node(b"py")
+    default.insert(b"py", mine, "py")
+    default.mark_step()
+    cache = lib.ircache_default()
+    # Payloads a C runtime might store, including small integers like the ones
+    # the binding may use to name Python objects.
+    for i, payload in enumerate((1, 2, 3, id(mine), 0xDEADBEEF)):
+        key = b"c-%d" % i
+        assert lib.ircache_insert(cache, key, len(key), b"c-op", ffi.cast("void *", payload), ffi.NULL) == 0
+        lib.ircache_mark_step(cache)
+        assert default.lookup(key) is None
+        default.mark_step()
+    assert lib.ircache_insert(cache, b"py", 2, b"c-op", ffi.cast("void *", 1), ffi.NULL) == 0  # replaces mine
+    lib.ircache_mark_step(cache)
+    ref = weakref.ref(mine)
+    del mine
+    collect()
+    assert ref() is None
+    assert default.lookup(b"py") is None
+    assert ircache.stats().nodes == 6
+    ircache.reset()
+    assert ircache.stats().nodes == 0
+
+
+def test_a_forked_child_can_use_a_cache_another_thread_was_tracing_in():
+    result = run_python(
+        """
+        import os, threading
+        import ircache
+
+        cache = ircache.TrieCache()
+        stop, going = threading.Event(), threading.Event()
+
+        def trace():
+            while not stop.is_set():
+                for i in range(8):
+                    if cache.lookup(b"%d" % i) is None:
+                        cache.insert(b"%d" % i, object(), "op")
+                cache.mark_step()
+                if cache.stats().clears < 1000:
+                    cache.clear()
+                going.set()
+
+        t = threading.Thread(target=trace)
+        t.start()
+        going.wait()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                kept = object()
+                cache.mark_step()
+                cache.insert(b"child", kept, "child")
+                cache.mark_step()
+                ok = cache.lookup(b"child") is kept
+                cache.clear()
+                cache.dump(os.devnull)
+                ircache.default_cache().insert(b"x", object())
+                ircache.reset()
+                os._exit(0 if ok else 3)
+            except BaseException:
+                os._exit(4)
+        stop.set()
+        t.join()
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0"]
