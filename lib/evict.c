@@ -184,10 +184,12 @@ static void unlink_leaf(ircache *c, ircache__node *n, ircache__dead_list *dead)
 }
 
 /* Other threads may be stepping onto a candidate right now: mark a round of
- * candidates, let every lookup in flight finish, and only then trust what
- * the positions say. Returns the number of candidates marked. */
+ * candidates DYING (lookups treat them as absent), let every lookup in
+ * flight finish, and only then trust what the positions say. Candidates
+ * stay hidden until they are unlinked; only pinned ones are shown again.
+ * Returns the number of candidates marked; *unlinked counts those that went. */
 static size_t evict_round(ircache *c, const ircache__position *self, ircache__dead_list *dead,
-                          size_t want, size_t *held)
+                          size_t want, size_t *held, size_t *unlinked)
 {
     size_t first = *held, marked = 0;
     while (marked < want) {
@@ -205,11 +207,12 @@ static size_t evict_round(ircache *c, const ircache__position *self, ircache__de
     for (size_t i = first; i < *held; i++) {
         ircache__lru_entry e = c->lru_held[i];
         if (e.stamp == CANDIDATE) {
-            ircache__node_clear_flags(e.node, IRCACHE__NODE_DYING, memory_order_release);
             if (!ircache__position_pins(c, e.node)) {
                 unlink_leaf(c, e.node, dead);
+                ++*unlinked;
                 continue;
             }
+            ircache__node_clear_flags(e.node, IRCACHE__NODE_DYING, memory_order_release);
             e.stamp = stamp_of(e.node);
         }
         c->lru_held[kept++] = e;
@@ -233,8 +236,14 @@ void ircache__evict(ircache *c, const ircache__position *self, ircache__dead_lis
             unlink_leaf(c, n, dead);
         }
     } else {
-        while (c->nodes > max && evict_round(c, self, dead, (size_t)(c->nodes - max), &held) > 0)
+        size_t unlinked = 0;
+        while (c->nodes > max && evict_round(c, self, dead, (size_t)(c->nodes - max), &held, &unlinked) > 0)
             ;
+        /* A lookup may have read a victim's address just before its unlink:
+         * the slots are reused (by the graves) only after it is done. Each
+         * round's grace period already covered the rounds before it. */
+        if (unlinked > 0)
+            ircache__synchronize(c, self);
     }
     for (size_t i = 0; i < held; i++)
         push_entry(c, c->lru_held[i]);
