@@ -25,8 +25,10 @@
  * position in each cache. All functions are safe to call from any thread at
  * any time, with two exceptions: ircache_free() must not race with other
  * calls on the same cache, and an ircache_owner's retain callback must not
- * call any function of this library that changes a cache (it runs while the
- * node it retains is protected from being dropped). Lookups take no lock.
+ * call into this library (it runs inside the lookup, while the node it
+ * retains is protected from being dropped; writers wait for it, so it must
+ * also be quick and must not wait for a lock that a thread calling into this
+ * library may hold). Lookups take no lock.
  * Release callbacks run outside every internal lock, so a release callback
  * may call any function of this library, including on the same cache.
  *
@@ -87,7 +89,11 @@ typedef struct ircache ircache;
  * own reference, which it gives back through the runtime's own means.
  * release(payload, ctx) is called exactly once per stored payload when the
  * cache drops it (clear, eviction, replacement, free), before the call that
- * dropped it returns and never while an internal lock is held.
+ * dropped it returns and never while an internal lock is held. (One
+ * exception: when a call evicts more than 64 nodes while out of memory and
+ * another thread clears the cache meanwhile, that clear calls the rest of
+ * those releases, before it returns.) retain must be cheap (a reference
+ * count): see Threads above for what it must not do.
  * Either function may be NULL. The cache keeps the pointer to the struct, so
  * it must stay valid while nodes inserted with it are held (typically a
  * static struct).
@@ -261,7 +267,8 @@ IRCACHE_API int ircache_get_stats(ircache *c, ircache_stats *out);
  * in the order labels were first seen. Fills at most capacity entries of out
  * (out may be NULL when capacity is 0).
  * @return the number of labels (which may exceed capacity: call again with a
- *         larger array), or IRCACHE_EINVAL.
+ *         larger array), IRCACHE_EINVAL, or IRCACHE_ENOMEM (counting reuse
+ *         needs a table of one counter per label).
  */
 IRCACHE_API int64_t ircache_get_op_stats(ircache *c, ircache_op_stats *out, size_t capacity);
 

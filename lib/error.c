@@ -32,9 +32,18 @@ static pthread_key_t buffer_key;
 static pthread_once_t buffer_key_once = PTHREAD_ONCE_INIT;
 static int buffer_key_ok;
 
+/* At thread exit. Later key destructors of this thread may still fail a
+ * call: they then get a fresh buffer, never the freed one. */
+static void free_buffer(void *text)
+{
+    if (last_error == text)
+        last_error = NULL;
+    free(text);
+}
+
 static void make_buffer_key(void)
 {
-    buffer_key_ok = pthread_key_create(&buffer_key, free) == 0;
+    buffer_key_ok = pthread_key_create(&buffer_key, free_buffer) == 0;
 }
 
 /* This thread's message buffer, and its size. */

@@ -111,7 +111,8 @@ static void scan_leaf(ircache__node *n, void *ctx)
 {
     struct leaf_scan *scan = ctx;
     ircache__node_clear_flags(n, IRCACHE__NODE_QUEUED, memory_order_relaxed);
-    if (atomic_load_explicit(&n->succ, memory_order_relaxed) != 0)
+    if (atomic_load_explicit(&n->succ, memory_order_relaxed) != 0 ||
+        (ircache__node_flags(n, memory_order_relaxed) & IRCACHE__NODE_DEAD))
         return;
     scan->leaves++;
     if (scan->fill)
@@ -172,6 +173,7 @@ static void unlink_leaf(ircache *c, ircache__node *n, ircache__dead_list *dead)
 {
     ircache__node *parent = n->parent;
     ircache__succ_remove(c, parent, n);
+    ircache__node_set_flags(n, IRCACHE__NODE_DEAD);
     c->nodes--;
     c->evictions++;
     const ircache__kind *kind = atomic_load_explicit(&n->kind, memory_order_relaxed);

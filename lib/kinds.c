@@ -60,10 +60,8 @@ static uint64_t kind_hash_of(const void *item)
     return ((const ircache__kind *)item)->hash;
 }
 
-static ircache__op *op_intern(ircache__kinds *k, const char *label)
+static ircache__op *find_op(const ircache__kinds *k, const char *label, uint64_t h)
 {
-    size_t len = strlen(label);
-    uint64_t h = ircache__hash(label, len, 0);
     for (size_t j = (size_t)h, n = k->op_index.size; n != 0; j++) {
         ircache__op *op = k->op_index.slots[j & (n - 1)];
         if (op == NULL)
@@ -71,56 +69,93 @@ static ircache__op *op_intern(ircache__kinds *k, const char *label)
         if (op->hash == h && strcmp(op->label, label) == 0)
             return op;
     }
-    if (index_reserve_one(&k->op_index, &k->ops, op_hash_of, &k->bytes) != 0 ||
-        vec_reserve_one(&k->ops, &k->bytes) != 0)
-        return NULL;
-    ircache__op *op = ircache__malloc(sizeof *op + len + 1);
-    if (op == NULL)
-        return NULL;
-    op->label = (char *)(op + 1);
-    memcpy(op->label, label, len + 1);
-    op->hash = h;
-    op->index = k->ops.count;
-    op->inserts = 0;
-    atomic_init(&op->departed_reuses, 0);
-    k->bytes += sizeof *op + len + 1;
-    index_place(&k->op_index, op, h);
-    k->ops.items[k->ops.count++] = op;
-    return op;
+    return NULL;
 }
 
-const ircache__kind *ircache__kind_intern(ircache__kinds *k, const char *label,
-                                          const ircache_owner *owner)
+static uint64_t kind_hash(const ircache__op *op, const ircache_owner *owner)
 {
-    if (label == NULL)
-        label = "";
-    if (k->last != NULL && k->last->owner == owner && strcmp(k->last->op->label, label) == 0)
-        return k->last;
-    ircache__op *op = op_intern(k, label);
-    if (op == NULL)
-        return NULL;
-    uint64_t h = ircache__mix((uint64_t)(uintptr_t)op ^ IRCACHE__HASH_K1,
-                              (uint64_t)(uintptr_t)owner ^ IRCACHE__HASH_K2);
+    return ircache__mix((uint64_t)(uintptr_t)op ^ IRCACHE__HASH_K1, (uint64_t)(uintptr_t)owner ^ IRCACHE__HASH_K2);
+}
+
+static ircache__kind *find_kind(const ircache__kinds *k, const ircache__op *op, const ircache_owner *owner)
+{
+    uint64_t h = kind_hash(op, owner);
     for (size_t j = (size_t)h, n = k->kind_index.size; n != 0; j++) {
         ircache__kind *kind = k->kind_index.slots[j & (n - 1)];
         if (kind == NULL)
             break;
         if (kind->op == op && kind->owner == owner)
-            return k->last = kind;
+            return kind;
     }
-    if (index_reserve_one(&k->kind_index, &k->kinds, kind_hash_of, &k->bytes) != 0 ||
+    return NULL;
+}
+
+int ircache__kind_prepare(ircache__kinds *k, const char *label, const ircache_owner *owner,
+                          ircache__kind_ticket *t)
+{
+    *t = (ircache__kind_ticket){NULL, NULL, NULL};
+    if (label == NULL)
+        label = "";
+    if (k->last != NULL && k->last->owner == owner && strcmp(k->last->op->label, label) == 0) {
+        t->found = k->last;
+        return 0;
+    }
+    size_t len = strlen(label);
+    uint64_t h = ircache__hash(label, len, 0);
+    ircache__op *op = find_op(k, label, h);
+    if (op != NULL && (t->found = find_kind(k, op, owner)) != NULL)
+        return 0;
+    /* Room in the sets first (growing them changes nothing visible). */
+    if ((op == NULL && (index_reserve_one(&k->op_index, &k->ops, op_hash_of, &k->bytes) != 0 ||
+                        vec_reserve_one(&k->ops, &k->bytes) != 0)) ||
+        index_reserve_one(&k->kind_index, &k->kinds, kind_hash_of, &k->bytes) != 0 ||
         vec_reserve_one(&k->kinds, &k->bytes) != 0)
-        return NULL;
-    ircache__kind *kind = ircache__malloc(sizeof *kind);
-    if (kind == NULL)
-        return NULL;
-    kind->owner = owner;
-    kind->op = op;
-    kind->hash = h;
-    k->bytes += sizeof *kind;
-    index_place(&k->kind_index, kind, h);
+        return -1;
+    if (op == NULL) {
+        op = t->new_op = ircache__malloc(sizeof *op + len + 1);
+        if (op == NULL)
+            return -1;
+        op->label = (char *)(op + 1);
+        memcpy(op->label, label, len + 1);
+        op->hash = h;
+        op->inserts = 0;
+        atomic_init(&op->departed_reuses, 0);
+    }
+    t->new_kind = ircache__malloc(sizeof *t->new_kind);
+    if (t->new_kind == NULL) {
+        ircache__kind_abandon(t);
+        return -1;
+    }
+    t->new_kind->owner = owner;
+    t->new_kind->op = op;
+    t->new_kind->hash = kind_hash(op, owner);
+    return 0;
+}
+
+const ircache__kind *ircache__kind_commit(ircache__kinds *k, ircache__kind_ticket *t)
+{
+    if (t->found != NULL)
+        return k->last = t->found;
+    if (t->new_op != NULL) {
+        ircache__op *op = t->new_op;
+        op->index = k->ops.count;
+        index_place(&k->op_index, op, op->hash);
+        k->ops.items[k->ops.count++] = op;
+        k->bytes += sizeof *op + strlen(op->label) + 1;
+    }
+    ircache__kind *kind = t->new_kind;
+    index_place(&k->kind_index, kind, kind->hash);
     k->kinds.items[k->kinds.count++] = kind;
+    k->bytes += sizeof *kind;
+    *t = (ircache__kind_ticket){kind, NULL, NULL};
     return k->last = kind;
+}
+
+void ircache__kind_abandon(ircache__kind_ticket *t)
+{
+    ircache__free(t->new_kind);
+    ircache__free(t->new_op);
+    *t = (ircache__kind_ticket){NULL, NULL, NULL};
 }
 
 void ircache__kinds_release(ircache__kinds *k)

@@ -51,10 +51,25 @@ static inline ircache__op *ircache__kinds_op(const ircache__kinds *k, size_t i)
     return k->ops.items[i];
 }
 
-/* Returns the kind for (label, owner), creating it if needed; label NULL is
- * the empty label. NULL when out of memory (nothing changed then). */
-const ircache__kind *ircache__kind_intern(ircache__kinds *k, const char *label,
-                                          const ircache_owner *owner);
+/* Interning in two steps, so that a caller whose later steps fail can give
+ * up with nothing changed: prepare does every allocation, commit cannot
+ * fail. */
+typedef struct ircache__kind_ticket {
+    const ircache__kind *found; /* the kind exists already: nothing to commit */
+    ircache__op *new_op;        /* allocated, not yet in the set */
+    ircache__kind *new_kind;    /* allocated, not yet in the set */
+} ircache__kind_ticket;
+
+/* Finds or prepares the kind for (label, owner); label NULL is the empty
+ * label. Returns 0, or -1 when out of memory (nothing to abandon then). */
+int ircache__kind_prepare(ircache__kinds *k, const char *label, const ircache_owner *owner,
+                          ircache__kind_ticket *t);
+
+/* The kind, entered into the sets if it was new. */
+const ircache__kind *ircache__kind_commit(ircache__kinds *k, ircache__kind_ticket *t);
+
+/* Gives a prepared kind up. */
+void ircache__kind_abandon(ircache__kind_ticket *t);
 
 /* Frees every op and kind. */
 void ircache__kinds_release(ircache__kinds *k);

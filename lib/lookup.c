@@ -1,11 +1,12 @@
 /* lookup.c - the out-of-line ends of the hit path (lookup.h). */
 #include "lookup.h"
 
-void *ircache__hit_retained(ircache__position *p, void *payload, const ircache_owner *owner)
+void *ircache__hit_retained(ircache__position *p, uint64_t outer, void *payload,
+                            const ircache_owner *owner)
 {
     /* Still inside the lookup: the node cannot be dropped until the exit. */
     owner->retain(payload, owner->ctx);
-    ircache__reader_exit(p);
+    ircache__reader_exit(p, outer);
     ircache__count(&p->hits);
     return payload;
 }

@@ -36,7 +36,8 @@ static inline void ircache__count(_Atomic uint64_t *counter)
 
 /* The hit's last steps when the owner wants a retain: out of line, so that
  * the path without one needs no saved registers at all. */
-void *ircache__hit_retained(ircache__position *p, void *payload, const ircache_owner *owner);
+void *ircache__hit_retained(ircache__position *p, uint64_t outer, void *payload,
+                            const ircache_owner *owner);
 
 /* Every lookup the inline path does not take: long keys, and threads whose
  * position is not in their fast slot. Arguments are valid; owned as below. */
@@ -51,13 +52,13 @@ static IRCACHE__ALWAYS_INLINE void *ircache__lookup_from(ircache *c, ircache__po
 {
     if (IRCACHE__UNLIKELY(!atomic_load_explicit(&c->enabled, memory_order_relaxed)))
         return NULL;
-    ircache__reader_enter(c, p);
+    uint64_t outer = ircache__reader_enter(c, p);
     ircache__node *at = ircache__position_node(c, p);
     ircache__node *n = ircache__succ_find(at, key, key_len, c->hash_seed, short_keys);
     if (IRCACHE__UNLIKELY(n == NULL ||
                           (ircache__node_flags(n, memory_order_acquire) & IRCACHE__NODE_UNSEEN) ||
                           (owned && atomic_load_explicit(&n->kind, memory_order_relaxed)->owner != want))) {
-        ircache__reader_exit(p);
+        ircache__reader_exit(p, outer);
         ircache__count(&p->misses);
         return NULL;
     }
@@ -68,8 +69,8 @@ static IRCACHE__ALWAYS_INLINE void *ircache__lookup_from(ircache *c, ircache__po
     void *payload = atomic_load_explicit(&n->payload, memory_order_relaxed);
     const ircache_owner *owner = kind->owner;
     if (owner != NULL && owner->retain != NULL)
-        return ircache__hit_retained(p, payload, owner);
-    ircache__reader_exit(p);
+        return ircache__hit_retained(p, outer, payload, owner);
+    ircache__reader_exit(p, outer);
     ircache__count(&p->hits);
     return payload;
 }

@@ -27,6 +27,9 @@ struct ircache__kind;
 #define IRCACHE__NODE_BUSY 2u   /* payload being replaced: lookups treat it as absent */
 #define IRCACHE__NODE_UNSEEN (IRCACHE__NODE_DYING | IRCACHE__NODE_BUSY)
 #define IRCACHE__NODE_QUEUED 4u /* has an entry in the eviction heap (writer only) */
+/* Unlinked, its release pending (writer only): still in the node store, but
+ * counted, queued and stored as nothing any more. */
+#define IRCACHE__NODE_DEAD 8u
 
 typedef struct ircache__node {
     _Atomic uintptr_t succ;       /* successors: 0, a node, or a table | 1 (successors.h) */
@@ -81,22 +84,28 @@ static inline uint64_t ircache__node_hits(const ircache__node *n)
     return atomic_load_explicit(&n->len_hits, memory_order_relaxed) >> 32;
 }
 
-/* Counts a hit, exactly even when threads hit the node at once; the count
- * stops at 2^32 - 1 rather than wrap. A process that never started a
- * thread needs no locked instruction for that (glibc says which, as it
- * does for libstdc++'s shared_ptr). */
+/* Hits past this count take the careful path, which stops at 2^32 - 1. */
+#define IRCACHE__HITS_CAREFUL ((uint64_t)0xffffff00u << 32)
+
+void ircache__node_count_hit_near_limit(ircache__node *n);
+
+/* Counts a hit, exactly even when threads hit the node at once. A process
+ * that never started a thread needs no locked instruction for that (glibc
+ * says which, as it does for libstdc++'s shared_ptr). */
 static inline void ircache__node_count_hit(ircache__node *n)
 {
-    uint64_t before;
+    uint64_t word = atomic_load_explicit(&n->len_hits, memory_order_relaxed);
+    if (word >= IRCACHE__HITS_CAREFUL) {
+        ircache__node_count_hit_near_limit(n);
+        return;
+    }
 #ifdef IRCACHE__HAVE_SINGLE_THREADED
     if (__libc_single_threaded) {
-        before = atomic_load_explicit(&n->len_hits, memory_order_relaxed);
-        atomic_store_explicit(&n->len_hits, before + IRCACHE__HITS_ONE, memory_order_relaxed);
-    } else
+        atomic_store_explicit(&n->len_hits, word + IRCACHE__HITS_ONE, memory_order_relaxed);
+        return;
+    }
 #endif
-        before = atomic_fetch_add_explicit(&n->len_hits, IRCACHE__HITS_ONE, memory_order_relaxed);
-    if (before >= ~(uint64_t)0 - 0xffffffffu) /* the count was at its maximum: undo */
-        atomic_fetch_sub_explicit(&n->len_hits, IRCACHE__HITS_ONE, memory_order_relaxed);
+    atomic_fetch_add_explicit(&n->len_hits, IRCACHE__HITS_ONE, memory_order_relaxed);
 }
 
 /* Restarts the hit count (writer, while no lookup can hit n). */

@@ -16,7 +16,7 @@
 #include <unistd.h>
 #endif
 
-int ircache__reader_fence = 1;
+_Atomic int ircache__reader_fence = 1;
 
 static pthread_once_t membarrier_once = PTHREAD_ONCE_INIT;
 
@@ -30,7 +30,7 @@ static void register_membarrier(void)
     long supported = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
     if (supported > 0 && (supported & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
         syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
-        ircache__reader_fence = 0;
+        atomic_store(&ircache__reader_fence, 0);
 #endif
 }
 
@@ -42,9 +42,16 @@ void ircache__reclaim_init(void)
 static void heavy_barrier(void)
 {
 #if defined(__linux__) && defined(SYS_membarrier)
-    if (!ircache__reader_fence) {
-        (void)syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
-        return;
+    if (!atomic_load_explicit(&ircache__reader_fence, memory_order_relaxed)) {
+        if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
+            return;
+        /* Refused after it was granted (a seccomp filter installed later,
+         * say): lookups fence themselves from now on. Those already past
+         * their entry without a fence have had their store drain by the time
+         * a few scheduler rounds have passed; that is the best left to do. */
+        atomic_store(&ircache__reader_fence, 1);
+        for (int i = 0; i < 100; i++)
+            sched_yield();
     }
 #endif
     atomic_thread_fence(memory_order_seq_cst);

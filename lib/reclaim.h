@@ -20,24 +20,29 @@
 #include "cache.h"
 
 /* Nonzero when lookups must fence themselves (membarrier unavailable). */
-extern int ircache__reader_fence;
+extern _Atomic int ircache__reader_fence;
 
 /* Registers the process for membarrier once; safe to call repeatedly. */
 void ircache__reclaim_init(void);
 
-static inline void ircache__reader_enter(ircache *c, ircache__position *p)
+/* Returns what to give ircache__reader_exit: 0, or the outer lookup's
+ * epoch when a retain callback looked up again (the outer lookup stays
+ * protected until its own exit). */
+static inline uint64_t ircache__reader_enter(ircache *c, ircache__position *p)
 {
+    uint64_t outer = atomic_load_explicit(&p->active, memory_order_relaxed);
     uint64_t e = atomic_load_explicit(&c->epoch, memory_order_acquire);
-    atomic_store_explicit(&p->active, e, memory_order_relaxed);
-    if (ircache__reader_fence)
+    atomic_store_explicit(&p->active, outer != 0 ? outer : e, memory_order_relaxed);
+    if (atomic_load_explicit(&ircache__reader_fence, memory_order_relaxed))
         atomic_thread_fence(memory_order_seq_cst);
     else
         atomic_signal_fence(memory_order_seq_cst);
+    return outer;
 }
 
-static inline void ircache__reader_exit(ircache__position *p)
+static inline void ircache__reader_exit(ircache__position *p, uint64_t outer)
 {
-    atomic_store_explicit(&p->active, 0, memory_order_release);
+    atomic_store_explicit(&p->active, outer, memory_order_release);
 }
 
 /* Waits until no lookup that began before the call can still see anything

@@ -43,6 +43,9 @@ static void after_fork_in_child(void)
 {
     for (ircache *c = registry_head; c != NULL; c = c->registry_next) {
         ircache__positions_forget_other_threads(c);
+        /* Graves of threads that do not exist here: their nodes stay in the
+         * store (DEAD) and a clear or free releases them. */
+        c->graves = NULL;
         ircache__unlock(c);
     }
     ircache__registry_unlock();
@@ -58,6 +61,14 @@ void ircache__registry_add(ircache *c)
 {
     (void)pthread_once(&atfork_once, install_fork_handlers);
     ircache__registry_lock();
+    /* A fork during the default cache's creation makes the child create it
+     * again (pthread_once starts over there): it is in the list already. */
+    for (ircache *known = registry_head; known != NULL; known = known->registry_next) {
+        if (known == c) {
+            ircache__registry_unlock();
+            return;
+        }
+    }
     c->registry_prev = NULL;
     c->registry_next = registry_head;
     if (registry_head != NULL)

@@ -1,6 +1,7 @@
 /* release.c - graves: bounded batches of releases outside the lock. */
 #include "release.h"
 
+#include "alloc.h"
 #include "kinds.h"
 
 static void take_batch(ircache *c, ircache__grave *g)
@@ -33,10 +34,33 @@ static void unlink_grave(ircache *c, ircache__grave *g)
         g->next->prev = g->prev;
 }
 
+/* Copies every release left on g into one array, freeing the slots; keeps
+ * them on g when the array cannot be had. */
+static void take_rest(ircache *c, ircache__grave *g)
+{
+    size_t count = 0;
+    for (ircache__node *n = g->dead; n != NULL; n = n->parent)
+        count++;
+    g->rest_count = 0;
+    g->rest = count > 0 ? ircache__malloc(count * sizeof *g->rest) : NULL;
+    if (g->rest == NULL)
+        return;
+    while (g->dead != NULL) {
+        ircache__node *n = g->dead;
+        g->dead = n->parent;
+        g->rest[g->rest_count++] = ircache__release_of(n);
+        ircache__node_free(&c->store, n);
+    }
+}
+
 void ircache__grave_open(ircache *c, ircache__grave *g, ircache__node *dead)
 {
     g->dead = dead;
+    g->rest = NULL;
+    g->rest_count = 0;
     take_batch(c, g);
+    if (g->dead != NULL)
+        take_rest(c, g);
     g->registered = g->dead != NULL;
     if (g->registered)
         link_grave(c, g);
@@ -44,6 +68,10 @@ void ircache__grave_open(ircache *c, ircache__grave *g, ircache__node *dead)
 
 void ircache__grave_close(ircache *c, ircache__grave *g)
 {
+    for (size_t i = 0; i < g->rest_count; i++)
+        ircache__release_call(g->rest[i]);
+    ircache__free(g->rest);
+    g->rest = NULL;
     for (;;) {
         for (size_t i = 0; i < g->batch_count; i++)
             ircache__release_call(g->batch[i]);

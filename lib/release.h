@@ -1,11 +1,13 @@
 /* release.h - calling payload releases outside the lock.
  *
- * Nodes dropped under the lock (eviction) wait on a grave: a list the
- * dropping call works through in batches, copying each payload and owner
- * out and freeing the slot under the lock, then calling the releases after
- * unlocking. A release may call back into the library, even clear the same
- * cache: a clear takes over every grave's remaining nodes (they are still in
- * the node store, so it releases them once, with the rest). */
+ * Nodes dropped under the lock (eviction) go on a grave: before unlocking,
+ * the dropping call copies every payload and owner out of them (a batch on
+ * its stack, the rest in an array) and frees their slots, then calls the
+ * releases after unlocking, so each release happens once, in that call,
+ * whatever other threads do meanwhile. Only when that array cannot be
+ * allocated do the remaining nodes stay on the grave, to be copied out in
+ * batches under the lock again; a clear in between takes those over (they
+ * are still in the node store, marked DEAD) and releases them itself. */
 #ifndef IRCACHE_RELEASE_H
 #define IRCACHE_RELEASE_H
 
@@ -23,7 +25,9 @@ typedef struct ircache__grave {
     struct ircache__grave *next, *prev;
     ircache__release batch[IRCACHE__RELEASE_BATCH];
     size_t batch_count;
-    int registered;                /* linked into the cache's graves */
+    ircache__release *rest;        /* the releases past the batch, allocated */
+    size_t rest_count;
+    int registered;                /* linked into the cache's graves (no memory for rest) */
 } ircache__grave;
 
 /* Under the lock: the release of one payload, to call after unlocking. */

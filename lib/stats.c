@@ -43,6 +43,8 @@ struct reuse_sum {
 static void add_reuse(ircache__node *n, void *ctx)
 {
     struct reuse_sum *sum = ctx;
+    if (ircache__node_flags(n, memory_order_relaxed) & IRCACHE__NODE_DEAD)
+        return; /* its hits went to the op when it was unlinked */
     const ircache__kind *kind = atomic_load_explicit(&n->kind, memory_order_relaxed);
     sum->reused[kind->op->index] += ircache__node_hits(n);
 }

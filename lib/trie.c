@@ -64,8 +64,10 @@ static ircache__release replace(ircache *c, ircache__position *p, ircache__node 
     return old;
 }
 
+/* A new successor of parent; NULL, with nothing changed, when out of
+ * memory. Every step that can fail comes before the first that shows. */
 static ircache__node *attach(ircache *c, ircache__node *parent, const void *key, uint32_t key_len,
-                             const ircache__kind *kind, void *payload)
+                             ircache__kind_ticket *ticket, void *payload)
 {
     if (ircache__lru_reserve(c) != 0)
         return NULL;
@@ -76,6 +78,7 @@ static ircache__node *attach(ircache *c, ircache__node *parent, const void *key,
         ircache__node_free(&c->store, n);
         return NULL;
     }
+    const ircache__kind *kind = ircache__kind_commit(&c->kinds, ticket);
     atomic_init(&n->succ, 0);
     n->parent = parent;
     atomic_init(&n->payload, payload);
@@ -103,23 +106,27 @@ int ircache__trie_insert(ircache *c, const void *key, uint32_t key_len, const ch
     ircache__lock(c);
     ircache__node *parent = ircache__position_node(c, p);
     ircache__node *n = ircache__succ_find(parent, key, key_len, c->hash_seed, 0);
-    const ircache__kind *kind = ircache__kind_intern(&c->kinds, op, owner);
-    if (kind == NULL) {
+    ircache__kind_ticket ticket;
+    if (ircache__kind_prepare(&c->kinds, op, owner, &ticket) != 0) {
         ircache__unlock(c);
         return ircache__fail(IRCACHE_ENOMEM, "no memory for the op label");
     }
+    const ircache__kind *kind;
     ircache__release old = {NULL, NULL};
     ircache__dead_list dead;
     ircache__dead_list_init(&dead);
     ircache__grave grave;
     if (n != NULL) {
+        kind = ircache__kind_commit(&c->kinds, &ticket);
         old = replace(c, p, n, kind, payload);
     } else {
-        n = attach(c, parent, key, key_len, kind, payload);
+        n = attach(c, parent, key, key_len, &ticket, payload);
         if (n == NULL) {
+            ircache__kind_abandon(&ticket);
             ircache__unlock(c);
             return ircache__fail(IRCACHE_ENOMEM, "no memory for a node with a %u-byte key", key_len);
         }
+        kind = atomic_load_explicit(&n->kind, memory_order_relaxed);
     }
     atomic_store_explicit(&n->stamp, ircache__next_stamp(c, p, n), memory_order_relaxed);
     clock_publish(c, p->clock);
@@ -146,11 +153,12 @@ struct detached {
 static void release_detached_node(ircache__node *n, void *ctx)
 {
     (void)ctx;
-    const ircache__kind *kind = atomic_load_explicit(&n->kind, memory_order_relaxed);
-    atomic_fetch_add_explicit(&kind->op->departed_reuses, ircache__node_hits(n), memory_order_relaxed);
-    const ircache_owner *owner = kind->owner;
-    if (owner != NULL && owner->release != NULL)
-        owner->release(atomic_load_explicit(&n->payload, memory_order_relaxed), owner->ctx);
+    /* A node taken over from a grave had its hits counted when unlinked. */
+    if (!(ircache__node_flags(n, memory_order_relaxed) & IRCACHE__NODE_DEAD)) {
+        const ircache__kind *kind = atomic_load_explicit(&n->kind, memory_order_relaxed);
+        atomic_fetch_add_explicit(&kind->op->departed_reuses, ircache__node_hits(n), memory_order_relaxed);
+    }
+    ircache__release_call(ircache__release_of(n));
     ircache__succ_free_detached(n);
 }
 
