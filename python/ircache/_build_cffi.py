@@ -14,14 +14,20 @@ from cffi import FFI
 BEGIN = "ircache-cdef-begin"
 END = "ircache-cdef-end"
 
-# What the package adds in C: an owner whose release calls back into Python,
-# and lookup/insert shims that take the key as `const char *` (so that bytes
-# pass without a copy) and the payload as the integer id of a Python object.
+# What the package adds in C: a handle pairing a cache with the owner of the
+# Python objects in it (its ctx names the cache's object table), the owner's
+# release, which calls back into Python, and lookup/insert shims that take
+# that handle and the payload as the integer id of a Python object. Keys are `const void *`: bytes pass without a copy, and
+# cffi refuses the lists and tuples it would turn into a `char *`.
 SHIM_CDEF = """
+typedef struct ircpy_cache {
+    ircache *cache;
+    ircache_owner owner;
+} ircpy_cache;
 extern "Python" void _ircpy_release(void *payload, void *ctx);
-intptr_t ircpy_lookup(ircache *c, const char *key, size_t key_len);
-int ircpy_insert(ircache *c, const char *key, size_t key_len, const char *op, intptr_t id);
-const ircache_owner *ircpy_owner(void);
+void ircpy_release(void *payload, void *ctx);
+intptr_t ircpy_lookup(const ircpy_cache *h, const void *key, size_t key_len);
+int ircpy_insert(const ircpy_cache *h, const void *key, size_t key_len, const char *op, intptr_t id);
 void ircpy_stop_releases(void);
 """
 
@@ -37,27 +43,28 @@ static void _ircpy_release(void *payload, void *ctx); /* extern "Python", below 
  * later, and there is no Python left to tell. */
 static _Atomic int ircpy_releasing = 1;
 
+/* The release of every owner the package makes. */
 static void ircpy_release(void *payload, void *ctx)
 {
     if (atomic_load(&ircpy_releasing))
         _ircpy_release(payload, ctx);
 }
 
-static const ircache_owner ircpy_owner_struct = {NULL, ircpy_release, NULL};
+/* One per Python cache handle: the cache and the owner of the objects
+ * Python stores in it, passed as one argument on the hot path. */
+typedef struct ircpy_cache {
+    ircache *cache;
+    ircache_owner owner;
+} ircpy_cache;
 
-static intptr_t ircpy_lookup(ircache *c, const char *key, size_t key_len)
+static intptr_t ircpy_lookup(const ircpy_cache *h, const void *key, size_t key_len)
 {
-    return (intptr_t)ircache_lookup_owned(c, key, key_len, &ircpy_owner_struct);
+    return (intptr_t)ircache_lookup_owned(h->cache, key, key_len, &h->owner);
 }
 
-static int ircpy_insert(ircache *c, const char *key, size_t key_len, const char *op, intptr_t id)
+static int ircpy_insert(const ircpy_cache *h, const void *key, size_t key_len, const char *op, intptr_t id)
 {
-    return ircache_insert(c, key, key_len, op, (void *)id, &ircpy_owner_struct);
-}
-
-static const ircache_owner *ircpy_owner(void)
-{
-    return &ircpy_owner_struct;
+    return ircache_insert(h->cache, key, key_len, op, (void *)id, &h->owner);
 }
 
 static void ircpy_stop_releases(void)

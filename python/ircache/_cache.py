@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import atexit
+import codecs
 import itertools
 import os
+import weakref
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 from ._errors import check, raise_for
 from ._ffi import ffi, lib
@@ -16,24 +18,69 @@ Key = Union[bytes, bytearray, memoryview]
 Label = Union[str, bytes]
 PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
-# Every Python object any cache holds, by the integer that is its payload in
-# C. Ids are never reused, so a lookup that races with a release (another
+class _Held(dict):  # type: ignore[type-arg]
+    """The Python objects one cache holds, by the integer that is their payload."""
+
+    __slots__ = ("__weakref__",)
+
+
+# Each cache's objects live in its own table, named to the C library by the
+# ctx of that cache's owner. The registry of tables holds them weakly, so a
+# cache whose nodes refer back to it is an ordinary cycle the collector can
+# free. Ids are never reused, so a lookup that races with a release (another
 # thread or a C runtime clearing the cache) finds the object or nothing,
 # never a freed one and never another one. The owner's release, called once
-# per payload by the C library, is the only place objects leave.
-_held: Dict[int, object] = {}
+# per payload by the C library, is the only place objects leave a table.
+_tables: Dict[int, "weakref.ref[_Held]"] = {}
+_new_table_id = itertools.count(1).__next__
 _new_id = itertools.count(1).__next__
-_get_held = _held.get
 _c_lookup = lib.ircpy_lookup
+_c_insert = lib.ircpy_insert
+_release_function = ffi.addressof(lib, "ircpy_release")
+
+
+def _new_handle(ptr: Any, held: _Held) -> Any:
+    """The C handle of a cache: ptr, and an owner whose releases empty held.
+    It must live as long as the C cache (the cache keeps the owner's address)."""
+    table_id = _new_table_id()
+    _tables[table_id] = weakref.ref(held, lambda _ref, key=table_id: _tables.pop(key, None))
+    handle = ffi.new("ircpy_cache *")
+    handle.cache = ptr
+    handle.owner.release = _release_function
+    handle.owner.ctx = ffi.cast("void *", table_id)
+    return handle
 
 
 @ffi.def_extern()
 def _ircpy_release(payload: Any, ctx: Any) -> None:
-    _held.pop(int(ffi.cast("intptr_t", payload)), None)
+    ref = _tables.get(int(ffi.cast("intptr_t", ctx)))
+    held = ref() if ref is not None else None
+    if held is not None:  # None: the cache is being collected with its objects
+        held.pop(int(ffi.cast("intptr_t", payload)), None)
 
+
+# The default cache lives as long as the process: so do its table and handle.
+_default_held = _Held()
+_default_handle = _new_handle(lib.ircache_default(), _default_held)
 
 # After exit starts, a C runtime may still drop our nodes: nobody to tell.
 atexit.register(lib.ircpy_stop_releases)
+
+
+def _encode_label_errors(exc: UnicodeError) -> Tuple[bytes, int]:
+    """Any str is a label: surrogates that stand for bytes (surrogateescape,
+    U+DC80..U+DCFF) become those bytes, other lone surrogates their UTF-8
+    form (dumps show that as U+FFFD)."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    out = bytearray()
+    for ch in exc.object[exc.start : exc.end]:
+        code = ord(ch)
+        out += bytes([code - 0xDC00]) if 0xDC80 <= code <= 0xDCFF else ch.encode("utf-8", "surrogatepass")
+    return bytes(out), exc.end
+
+
+codecs.register_error("ircache.label", _encode_label_errors)
 
 
 @dataclass(frozen=True)
@@ -86,7 +133,7 @@ def _key_arg(key: Key) -> Tuple[Any, int]:
 
 def _label_arg(op: Label) -> bytes:
     if isinstance(op, str):
-        label = op.encode("utf-8", "surrogateescape")
+        label = op.encode("utf-8", "ircache.label")
     elif isinstance(op, bytes):
         label = op
     else:
@@ -163,13 +210,16 @@ class TrieCache:
         self._ptr: Any = None  # None once closed: every method checks it
         self._owned = True
         self._memory: Any = None  # freed when this object goes (see close)
+        self._held = _Held()
+        self._find = self._held.get
         ptr = lib.ircache_new()
         if ptr == ffi.NULL:
             raise MemoryError("no memory for a new cache")
         self._memory = ptr
+        self._handle = _new_handle(ptr, self._held)
         self._ptr = ptr
-        if max_nodes:
-            self.max_nodes = max_nodes
+        self.lookup = self._bound_lookup()
+        self.max_nodes = max_nodes
 
     @classmethod
     def _default(cls) -> "TrieCache":
@@ -177,7 +227,29 @@ class TrieCache:
         self._ptr = lib.ircache_default()
         self._owned = False
         self._memory = None
+        self._held = _default_held
+        self._find = _default_held.get
+        self._handle = _default_handle
+        self.lookup = self._bound_lookup()
         return self
+
+    def _bound_lookup(self) -> "Callable[[Key], Optional[object]]":
+        # lookup is the hot path: a closure over what it needs costs less
+        # than a method that fetches each from self (measured in
+        # bench/bench_python.py). It does exactly what the method does, and
+        # holds no reference to self, so that dropping the cache frees it at
+        # once rather than at the next garbage collection.
+        handle, find = self._handle, self._find
+
+        def lookup(key: Key) -> Optional[object]:
+            try:
+                return find(_c_lookup(handle, key, len(key)))
+            except TypeError:
+                buf, size = _key_arg(key)
+                return find(_c_lookup(handle, buf, size))
+
+        lookup.__doc__ = TrieCache.lookup.__doc__
+        return lookup
 
     # -- tracing ---------------------------------------------------------
 
@@ -194,17 +266,11 @@ class TrieCache:
             Compared byte for byte; a str is a TypeError (no implicit
             encoding).
         """
-        try:
-            return _get_held(_c_lookup(self._ptr, key, len(key)))
-        except TypeError:
-            return self._lookup_other(key)
-
-    def _lookup_other(self, key: Key) -> Optional[object]:
-        # Whatever the bytes fast path refused: a closed cache, a bytearray or
-        # memoryview, or a wrong type.
-        ptr = self._live()
+        # Each instance binds a closure of the same behaviour over this name
+        # (see _bound_lookup); this method is what it documents and falls back to.
+        self._live()
         buf, size = _key_arg(key)
-        return _get_held(_c_lookup(ptr, buf, size))
+        return self._find(_c_lookup(self._handle, buf, size))
 
     def insert(self, key: Key, node: object, op: Label = "") -> None:
         """Store node as a new successor of this thread's position and move there.
@@ -233,10 +299,10 @@ class TrieCache:
         buf, size = _key_arg(key)
         label = _label_arg(op)
         ident = _new_id()
-        _held[ident] = node
-        code = lib.ircpy_insert(ptr, buf, size, label, ident)
+        self._held[ident] = node
+        code = _c_insert(self._handle, buf, size, label, ident)
         if code < 0:
-            _held.pop(ident, None)
+            self._held.pop(ident, None)
             raise_for(code)
 
     def mark_step(self) -> None:
@@ -305,6 +371,7 @@ class TrieCache:
         only this handle is closed; the cache and its nodes stay.
         """
         ptr, self._ptr = self._ptr, None
+        self.lookup = _closed_lookup
         if ptr is not None and self._owned:
             # A thread still inside a method keeps this object, and so the
             # C cache, alive; clearing is safe beside it, freeing is not.
@@ -333,6 +400,10 @@ class TrieCache:
         if ptr is None:
             raise ValueError("operation on a closed TrieCache")
         return ptr
+
+
+def _closed_lookup(key: Key) -> Optional[object]:
+    raise ValueError("operation on a closed TrieCache")
 
 
 def default_cache() -> TrieCache:

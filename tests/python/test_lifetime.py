@@ -12,7 +12,7 @@ import weakref
 import pytest
 
 import ircache
-from trie_support import Node, known_bug
+from trie_support import Node
 
 
 def stored(cache, key, op=""):
@@ -177,7 +177,6 @@ def test_a_garbage_collected_cache_frees_every_object():
     assert [r() for r in refs] == [None] * 10
 
 
-@known_bug("nodes live in a module-global dict, so a cache whose node refers back to it is never collected")
 def test_a_cache_in_a_cycle_with_its_own_node_is_collected():
     c = ircache.TrieCache()
     node = Node()
