@@ -186,7 +186,9 @@ IRCACHE_API void *ircache_lookup_owned(ircache *c, const void *key, size_t key_l
  * @param payload must not be NULL; owned by the cache on success.
  * @param owner kept (see ircache_owner); may be NULL.
  * @return 0; IRCACHE_EINVAL (bad argument), IRCACHE_ENOMEM, or
- *         IRCACHE_EDISABLED. On failure nothing changes and the caller keeps
+ *         IRCACHE_EDISABLED. On failure nothing changes (no node, label,
+ *         count or position; memory the cache reserved on the way stays
+ *         reserved, as ircache_stats.bytes shows) and the caller keeps
  *         ownership of the payload.
  */
 IRCACHE_API int ircache_insert(ircache *c, const void *key, size_t key_len,

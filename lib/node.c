@@ -135,14 +135,3 @@ void ircache__node_store_release(ircache__node_store *s)
     }
     memset(s, 0, sizeof *s);
 }
-
-void ircache__node_count_hit_near_limit(ircache__node *n)
-{
-    /* The last 256 counts before the limit: a compare-and-swap, so that
-     * threads hitting at once cannot carry the count past it and wrap. */
-    uint64_t word = atomic_load_explicit(&n->len_hits, memory_order_relaxed);
-    while (word < ~(uint64_t)0 - 0xffffffffu &&
-           !atomic_compare_exchange_weak_explicit(&n->len_hits, &word, word + IRCACHE__HITS_ONE,
-                                                  memory_order_relaxed, memory_order_relaxed))
-        ;
-}

@@ -84,28 +84,27 @@ static inline uint64_t ircache__node_hits(const ircache__node *n)
     return atomic_load_explicit(&n->len_hits, memory_order_relaxed) >> 32;
 }
 
-/* Hits past this count take the careful path, which stops at 2^32 - 1. */
-#define IRCACHE__HITS_CAREFUL ((uint64_t)0xffffff00u << 32)
+/* The largest len_hits word: a hit count of 2^32 - 1 and any key length. */
+#define IRCACHE__HITS_FULL (~(uint64_t)0 - 0xffffffffu)
 
-void ircache__node_count_hit_near_limit(ircache__node *n);
-
-/* Counts a hit, exactly even when threads hit the node at once. A process
- * that never started a thread needs no locked instruction for that (glibc
- * says which, as it does for libstdc++'s shared_ptr). */
+/* Counts a hit, exactly even when threads hit the node at once, and never
+ * past 2^32 - 1 (a compare-and-swap costs what an atomic add does). A
+ * process that never started a thread needs no locked instruction for it
+ * (glibc says which, as it does for libstdc++'s shared_ptr). */
 static inline void ircache__node_count_hit(ircache__node *n)
 {
     uint64_t word = atomic_load_explicit(&n->len_hits, memory_order_relaxed);
-    if (word >= IRCACHE__HITS_CAREFUL) {
-        ircache__node_count_hit_near_limit(n);
-        return;
-    }
 #ifdef IRCACHE__HAVE_SINGLE_THREADED
     if (__libc_single_threaded) {
-        atomic_store_explicit(&n->len_hits, word + IRCACHE__HITS_ONE, memory_order_relaxed);
+        if (word < IRCACHE__HITS_FULL)
+            atomic_store_explicit(&n->len_hits, word + IRCACHE__HITS_ONE, memory_order_relaxed);
         return;
     }
 #endif
-    atomic_fetch_add_explicit(&n->len_hits, IRCACHE__HITS_ONE, memory_order_relaxed);
+    while (word < IRCACHE__HITS_FULL &&
+           !atomic_compare_exchange_weak_explicit(&n->len_hits, &word, word + IRCACHE__HITS_ONE,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
 }
 
 /* Restarts the hit count (writer, while no lookup can hit n). */
