@@ -457,6 +457,28 @@ def test_tracing_threads_while_another_thread_closes_the_cache():
     assert run.alive() == 0
 
 
+def test_successive_caches_traced_by_threads_while_disrupted():
+    """Caches made and freed one after another, so that one's memory is reused for the next.
+
+    (Runs of this pattern, longer than this test's, crashed the library before
+    29e3f57 in lookup and hung it in eviction.)
+    """
+    actions = {
+        "clear": lambda c, i: c.clear(),
+        "clear-or-stats": lambda c, i: c.clear() if i % 4 == 0 else c.stats(),
+        "bound": lambda c, i: setattr(c, "max_nodes", i % 7),
+    }
+    for _ in range(3):
+        for name, action in actions.items():
+            c = ircache.TrieCache(max_nodes=6 if name == "clear-or-stats" else 0)
+            run = Tracing(c, steps=400)
+            run.run(lambda i: action(c, i))
+            assert run.alive() == c.stats().nodes, name
+            c.close()
+            assert run.alive() == 0, name
+            del c, run
+
+
 # -- other runtimes and fork ---------------------------------------------------------
 
 
