@@ -67,7 +67,12 @@ static inline uint64_t ircache__hash(const void *key, size_t len, uint64_t seed)
     } else {
         a = b = 0;
     }
-    return ircache__mix(a ^ seed ^ IRCACHE__HASH_K1, b ^ (uint64_t)len ^ IRCACHE__HASH_K2);
+    /* The fold's low bits are nearly linear in a key that counts up (a
+     * runtime's operand ids do): a finalizer spreads them over the table. */
+    uint64_t h = ircache__mix(a ^ seed ^ IRCACHE__HASH_K1, b ^ (uint64_t)len ^ IRCACHE__HASH_K2);
+    h ^= h >> 31;
+    h *= 0xbf58476d1ce4e5b9ull;
+    return h ^ (h >> 29);
 }
 
 #endif

@@ -8,7 +8,7 @@
 
 static ircache__succ_table *table_new(ircache *c, uint32_t capacity)
 {
-    size_t bytes = sizeof(ircache__succ_table) + (size_t)capacity * sizeof(ircache__node *);
+    size_t bytes = sizeof(ircache__succ_table) + (size_t)capacity * (sizeof(ircache__node *) + 1);
     ircache__succ_table *t = ircache__calloc(1, bytes);
     if (t == NULL)
         return NULL;
@@ -20,9 +20,11 @@ static ircache__succ_table *table_new(ircache *c, uint32_t capacity)
 
 static void table_place(ircache__succ_table *t, ircache__node *child, uint64_t seed)
 {
-    uint32_t i = (uint32_t)ircache__hash(ircache__node_key(child), ircache__node_key_len(child), seed);
+    uint64_t hash = ircache__hash(ircache__node_key(child), ircache__node_key_len(child), seed);
+    uint32_t i = ircache__succ_start(hash);
     while (atomic_load_explicit(&t->slots[i & t->mask], memory_order_relaxed) != NULL)
         i++;
+    ircache__succ_tags(t)[i & t->mask] = ircache__succ_tag(hash);
     atomic_store_explicit(&t->slots[i & t->mask], child, memory_order_release);
     t->used++;
     t->live++;
@@ -106,7 +108,8 @@ void ircache__succ_remove(ircache *c, ircache__node *parent, ircache__node *chil
         atomic_store_explicit(&parent->succ, 0, memory_order_release);
         return;
     }
-    uint32_t i = (uint32_t)ircache__hash(ircache__node_key(child), ircache__node_key_len(child), c->hash_seed);
+    uint32_t i = ircache__succ_start(
+        ircache__hash(ircache__node_key(child), ircache__node_key_len(child), c->hash_seed));
     while (atomic_load_explicit(&t->slots[i & t->mask], memory_order_relaxed) != child)
         i++;
     atomic_store_explicit(&t->slots[i & t->mask], IRCACHE__TOMBSTONE, memory_order_release);

@@ -2,7 +2,9 @@
  *
  * node->succ is 0 (no successor), a node pointer (exactly one: the common
  * case of a straight trace costs one key comparison and no hashing), or a
- * table pointer with bit 0 set (two or more: open addressing by key hash).
+ * table pointer with bit 0 set (two or more: open addressing by key hash,
+ * with a byte of each key's hash beside its slot, so that a probe touches
+ * only nodes that are likely the one sought, not every node on its way).
  * Lookups read it with acquire loads and no lock; writers hold the cache
  * lock, publish complete tables with release stores and never reuse a slot,
  * so a reader sees each slot go NULL -> node -> tombstone. A table that is
@@ -24,8 +26,26 @@ struct ircache__succ_table {
     uint32_t live;
     uint32_t bytes;
     ircache__succ_table *retired_next;
+    /* The slots, then as many tags (ircache__succ_tags): a slot's tag is
+     * set before its node is published. */
     _Atomic(ircache__node *) slots[];
 };
+
+static inline unsigned char *ircache__succ_tags(const ircache__succ_table *t)
+{
+    return (unsigned char *)(uintptr_t)(t->slots + t->mask + 1);
+}
+
+/* The slot to start at and the tag, from one hash. */
+static inline uint32_t ircache__succ_start(uint64_t hash)
+{
+    return (uint32_t)hash;
+}
+
+static inline unsigned char ircache__succ_tag(uint64_t hash)
+{
+    return (unsigned char)(hash >> 56);
+}
 
 #define IRCACHE__SUCC_TABLE_BIT ((uintptr_t)1)
 #define IRCACHE__TOMBSTONE ((ircache__node *)(uintptr_t)1)
@@ -46,11 +66,16 @@ static inline ircache__node *ircache__succ_find(const ircache__node *parent, con
         return only != NULL && ircache__node_key_equals(only, key, len, short_keys) ? only : NULL;
     }
     const ircache__succ_table *t = (const ircache__succ_table *)(s & ~IRCACHE__SUCC_TABLE_BIT);
-    for (uint32_t i = (uint32_t)ircache__hash(key, len, seed);; i++) {
+    uint64_t hash = ircache__hash(key, len, seed);
+    unsigned char tag = ircache__succ_tag(hash);
+    const unsigned char *tags = ircache__succ_tags(t);
+    for (uint32_t i = ircache__succ_start(hash);; i++) {
         ircache__node *n = atomic_load_explicit(&t->slots[i & t->mask], memory_order_acquire);
         if (n == NULL)
             return NULL;
-        if (n != IRCACHE__TOMBSTONE && ircache__node_key_equals(n, key, len, short_keys))
+        /* The tag was written before the node was published: it is n's. */
+        if (n != IRCACHE__TOMBSTONE && tags[i & t->mask] == tag &&
+            ircache__node_key_equals(n, key, len, short_keys))
             return n;
     }
 }
