@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,7 @@ import weakref
 import pytest
 
 import ircache
-from trie_support import Node
+from trie_support import Node, known_bug
 
 
 def stored(cache, key, op=""):
@@ -304,6 +305,53 @@ def test_the_interpreter_exits_cleanly_while_caches_hold_objects():
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+OUTLIVING_LOOKUP = """
+import gc, os
+import ircache
+
+def call(lookup, key):
+    try:
+        return repr(lookup(key))
+    except ValueError:
+        return "ValueError"
+
+# A one-liner: the cache object is dropped between fetching lookup and calling it.
+print(call(ircache.TrieCache().lookup, b"a"))
+
+# A lookup bound for speed outlives its cache.
+c = ircache.TrieCache()
+c.insert(b"a", 12345, "op")
+c.mark_step()
+lookup = c.lookup
+del c
+gc.collect()
+others = [ircache.TrieCache() for _ in range(4)]  # likely to reuse the memory
+print(call(lookup, b"a"))
+print(call(lookup, bytearray(b"a")))
+print("survived")
+"""
+
+
+@known_bug("TrieCache.lookup is a closure without a reference to its cache (164e8fe): use after free")
+def test_a_lookup_that_outlives_its_cache_object_touches_no_freed_memory():
+    # MALLOC_PERTURB_ makes glibc fill freed memory, so that reading it crashes
+    # or misbehaves instead of passing by luck.
+    result = subprocess.run(
+        [sys.executable, "-c", OUTLIVING_LOOKUP],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=dict(os.environ, MALLOC_PERTURB_="165"),
+    )
+    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr[-2000:]}"
+    one_liner, kept, kept_bytearray, end = result.stdout.split("\n")[:4]
+    assert one_liner in ("None", "ValueError")
+    # Kept alive by the lookup (a hit, then no "a" under "a"), or refused.
+    assert (kept, kept_bytearray) in (("12345", "None"), ("ValueError", "ValueError"))
+    assert end == "survived"
 
 
 # -- threads -------------------------------------------------------------------------
