@@ -218,14 +218,20 @@ def test_leaving_a_with_block_on_the_default_cache_keeps_its_nodes(default):
     assert ircache.stats().nodes == 1
 
 
-def test_a_garbage_collected_default_cache_handle_keeps_the_default_cache(default):
+def test_a_garbage_collected_default_cache_handle_keeps_the_default_cache_and_its_objects(default):
     import gc
+    import weakref
 
     handle = ircache.default_cache()
-    handle.insert(b"k", Node())
-    del handle
+    node = Node()
+    ref = weakref.ref(node)
+    handle.insert(b"k", node)
+    handle.mark_step()
+    del handle, node
     gc.collect()
     assert ircache.stats().nodes == 1
+    assert ref() is not None
+    assert default.lookup(b"k") is ref()
 
 
 # -- versions and names -------------------------------------------------------------
