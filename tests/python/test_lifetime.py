@@ -488,18 +488,17 @@ def test_tracing_threads_on_the_default_cache_and_a_thread_resetting_it(default)
 
 
 def test_tracing_threads_while_another_thread_closes_the_cache():
-    c = ircache.TrieCache()
-    run = Tracing(c, steps=5000)
+    run = Tracing(ircache.TrieCache(), steps=5000)
 
     def close_once(i):
         run.first_step.wait()  # let the tracers get going first
-        c.close()
+        run.cache.close()
 
     # Tracers stop at the ValueError of a closed cache; nothing else may go wrong.
     run.run(close_once, limit=1, expected=ValueError)
-    assert c.closed
-    cache_ref = weakref.ref(c)
-    del c, run.cache
+    assert run.cache.closed
+    cache_ref = weakref.ref(run.cache)
+    del run.cache
     collect()
     assert cache_ref() is None
     assert run.alive() == 0
@@ -516,15 +515,18 @@ def test_successive_caches_traced_by_threads_while_disrupted():
         "clear-or-stats": lambda c, i: c.clear() if i % 4 == 0 else c.stats(),
         "bound": lambda c, i: setattr(c, "max_nodes", i % 7),
     }
+
+    def one_round(name):
+        run = Tracing(ircache.TrieCache(max_nodes=6 if name == "clear-or-stats" else 0), steps=400)
+        run.run(lambda i: actions[name](run.cache, i))
+        assert run.alive() == run.cache.stats().nodes, name
+        run.cache.close()
+        assert run.alive() == 0, name
+        # The cache goes with run, before the next round makes another.
+
     for _ in range(3):
-        for name, action in actions.items():
-            c = ircache.TrieCache(max_nodes=6 if name == "clear-or-stats" else 0)
-            run = Tracing(c, steps=400)
-            run.run(lambda i: action(c, i))
-            assert run.alive() == c.stats().nodes, name
-            c.close()
-            assert run.alive() == 0, name
-            del c, run
+        for name in actions:
+            one_round(name)
 
 
 # -- other runtimes and fork ---------------------------------------------------------
