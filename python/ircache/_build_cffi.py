@@ -15,17 +15,17 @@ BEGIN = "ircache-cdef-begin"
 END = "ircache-cdef-end"
 
 # What the package adds in C: a handle pairing a cache with the owner of the
-# Python objects in it (its ctx names the cache's object table), the owner's
-# release, which calls back into Python, and lookup/insert shims that take
-# that handle and the payload as the integer id of a Python object. Keys are `const void *`: bytes pass without a copy, and
-# cffi refuses the lists and tuples it would turn into a `char *`.
+# Python objects in it (its ctx names the cache's object table; its release
+# calls back into Python), and lookup/insert shims that take that handle and
+# the payload as the integer id of a Python object. Keys are `const void *`:
+# bytes pass without a copy, and cffi refuses the lists and tuples it would
+# turn into a `char *`. The handle owns an explicit cache: Python frees it
+# (ffi.gc) when the last reference goes, a lookup closure's included.
 SHIM_CDEF = """
-typedef struct ircpy_cache {
-    ircache *cache;
-    ircache_owner owner;
-} ircpy_cache;
+typedef struct ircpy_cache ircpy_cache;
 extern "Python" void _ircpy_release(void *payload, void *ctx);
-void ircpy_release(void *payload, void *ctx);
+ircpy_cache *ircpy_open(ircache *c, int owned, intptr_t table);
+void ircpy_free(ircpy_cache *h);
 intptr_t ircpy_lookup(const ircpy_cache *h, const void *key, size_t key_len);
 int ircpy_insert(const ircpy_cache *h, const void *key, size_t key_len, const char *op, intptr_t id);
 void ircpy_stop_releases(void);
@@ -34,6 +34,7 @@ void ircpy_stop_releases(void);
 SHIM_SOURCE = """
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "ircache.h"
 
@@ -43,19 +44,36 @@ static void _ircpy_release(void *payload, void *ctx); /* extern "Python", below 
  * later, and there is no Python left to tell. */
 static _Atomic int ircpy_releasing = 1;
 
-/* The release of every owner the package makes. */
 static void ircpy_release(void *payload, void *ctx)
 {
     if (atomic_load(&ircpy_releasing))
         _ircpy_release(payload, ctx);
 }
 
-/* One per Python cache handle: the cache and the owner of the objects
- * Python stores in it, passed as one argument on the hot path. */
 typedef struct ircpy_cache {
     ircache *cache;
-    ircache_owner owner;
+    int owned;           /* the cache is freed with the handle */
+    ircache_owner owner; /* the cache keeps its address: lives as long */
 } ircpy_cache;
+
+static ircpy_cache *ircpy_open(ircache *c, int owned, intptr_t table)
+{
+    ircpy_cache *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return NULL;
+    h->cache = c;
+    h->owned = owned;
+    h->owner.release = ircpy_release;
+    h->owner.ctx = (void *)table;
+    return h;
+}
+
+static void ircpy_free(ircpy_cache *h)
+{
+    if (h->owned)
+        ircache_free(h->cache);
+    free(h);
+}
 
 static intptr_t ircpy_lookup(const ircpy_cache *h, const void *key, size_t key_len)
 {

@@ -36,19 +36,19 @@ _new_table_id = itertools.count(1).__next__
 _new_id = itertools.count(1).__next__
 _c_lookup = lib.ircpy_lookup
 _c_insert = lib.ircpy_insert
-_release_function = ffi.addressof(lib, "ircpy_release")
+_CLOSED = "operation on a closed TrieCache"
 
 
-def _new_handle(ptr: Any, held: _Held) -> Any:
-    """The C handle of a cache: ptr, and an owner whose releases empty held.
-    It must live as long as the C cache (the cache keeps the owner's address)."""
+def _open_handle(ptr: Any, owned: bool, held: _Held) -> Any:
+    """The C handle of a cache: its pointer and an owner whose releases empty
+    held. An owned cache is freed with the handle, when its last reference
+    goes (the TrieCache, or a lookup fetched from it)."""
     table_id = _new_table_id()
     _tables[table_id] = weakref.ref(held, lambda _ref, key=table_id: _tables.pop(key, None))
-    handle = ffi.new("ircpy_cache *")
-    handle.cache = ptr
-    handle.owner.release = _release_function
-    handle.owner.ctx = ffi.cast("void *", table_id)
-    return handle
+    handle = lib.ircpy_open(ptr, 1 if owned else 0, table_id)
+    if handle == ffi.NULL:
+        raise MemoryError("no memory for a cache handle")
+    return ffi.gc(handle, lib.ircpy_free) if owned else handle
 
 
 @ffi.def_extern()
@@ -61,7 +61,7 @@ def _ircpy_release(payload: Any, ctx: Any) -> None:
 
 # The default cache lives as long as the process: so do its table and handle.
 _default_held = _Held()
-_default_handle = _new_handle(lib.ircache_default(), _default_held)
+_default_handle = _open_handle(lib.ircache_default(), False, _default_held)
 
 # After exit starts, a C runtime may still drop our nodes: nobody to tell.
 atexit.register(lib.ircpy_stop_releases)
@@ -209,16 +209,18 @@ class TrieCache:
     def __init__(self, max_nodes: int = 0) -> None:
         self._ptr: Any = None  # None once closed: every method checks it
         self._owned = True
-        self._memory: Any = None  # freed when this object goes (see close)
         self._held = _Held()
         self._find = self._held.get
         ptr = lib.ircache_new()
         if ptr == ffi.NULL:
             raise MemoryError("no memory for a new cache")
-        self._memory = ptr
-        self._handle = _new_handle(ptr, self._held)
+        try:
+            self._handle = _open_handle(ptr, True, self._held)
+        except MemoryError:
+            lib.ircache_free(ptr)
+            raise
         self._ptr = ptr
-        self.lookup = self._bound_lookup()
+        self.lookup, self._close_lookup = _bound_lookup(self._handle, self._find)
         self.max_nodes = max_nodes
 
     @classmethod
@@ -226,30 +228,11 @@ class TrieCache:
         self = cls.__new__(cls)
         self._ptr = lib.ircache_default()
         self._owned = False
-        self._memory = None
         self._held = _default_held
         self._find = _default_held.get
         self._handle = _default_handle
-        self.lookup = self._bound_lookup()
+        self.lookup, self._close_lookup = _bound_lookup(self._handle, self._find)
         return self
-
-    def _bound_lookup(self) -> "Callable[[Key], Optional[object]]":
-        # lookup is the hot path: a closure over what it needs costs less
-        # than a method that fetches each from self (measured in
-        # bench/bench_python.py). It does exactly what the method does, and
-        # holds no reference to self, so that dropping the cache frees it at
-        # once rather than at the next garbage collection.
-        handle, find = self._handle, self._find
-
-        def lookup(key: Key) -> Optional[object]:
-            try:
-                return find(_c_lookup(handle, key, len(key)))
-            except TypeError:
-                buf, size = _key_arg(key)
-                return find(_c_lookup(handle, buf, size))
-
-        lookup.__doc__ = TrieCache.lookup.__doc__
-        return lookup
 
     # -- tracing ---------------------------------------------------------
 
@@ -268,9 +251,7 @@ class TrieCache:
         """
         # Each instance binds a closure of the same behaviour over this name
         # (see _bound_lookup); this method is what it documents and falls back to.
-        self._live()
-        buf, size = _key_arg(key)
-        return self._find(_c_lookup(self._handle, buf, size))
+        return self._find(_lookup_other(self._handle if self._ptr is not None else None, key))
 
     def insert(self, key: Key, node: object, op: Label = "") -> None:
         """Store node as a new successor of this thread's position and move there.
@@ -371,16 +352,12 @@ class TrieCache:
         only this handle is closed; the cache and its nodes stay.
         """
         ptr, self._ptr = self._ptr, None
-        self.lookup = _closed_lookup
+        self._close_lookup()
         if ptr is not None and self._owned:
-            # A thread still inside a method keeps this object, and so the
-            # C cache, alive; clearing is safe beside it, freeing is not.
+            # A thread still inside a method holds the handle, and so the C
+            # cache: clearing is safe beside it, freeing is not (the handle
+            # frees the cache when its last reference goes).
             lib.ircache_clear(ptr)
-
-    def __del__(self) -> None:
-        memory, self._memory = getattr(self, "_memory", None), None
-        if memory is not None:
-            lib.ircache_free(memory)
 
     def __enter__(self) -> "TrieCache":
         self._live()
@@ -398,12 +375,44 @@ class TrieCache:
     def _live(self) -> Any:
         ptr = self._ptr
         if ptr is None:
-            raise ValueError("operation on a closed TrieCache")
+            raise ValueError(_CLOSED)
         return ptr
 
 
-def _closed_lookup(key: Key) -> Optional[object]:
-    raise ValueError("operation on a closed TrieCache")
+def _lookup_other(handle: Any, key: Key) -> int:
+    """Whatever the bytes fast path refused: a closed cache (handle None,
+    checked first, as a closed file does), a bytearray or memoryview, or a
+    wrong type."""
+    if handle is None:
+        raise ValueError(_CLOSED)
+    buf, size = _key_arg(key)
+    return _c_lookup(handle, buf, size)
+
+
+def _bound_lookup(handle: Any, find: Callable[[int], Optional[object]]) -> Tuple[Any, Callable[[], None]]:
+    """A cache's lookup as a closure, and the function that closes it.
+
+    lookup is the hot path: a closure over what it needs costs less than a
+    method that fetches each from self (bench/bench_python.py). It does what
+    TrieCache.lookup documents, holds the handle (so a lookup that outlives
+    its TrieCache keeps the C cache alive) and not the TrieCache (so that
+    dropping the cache frees it at once, not at the next collection).
+    Closing empties its cell: cffi then refuses None with a TypeError and
+    the fallback raises ValueError, so the fast path pays nothing for it.
+    """
+
+    def lookup(key: Key) -> Optional[object]:
+        try:
+            return find(_c_lookup(handle, key, len(key)))
+        except TypeError:
+            return find(_lookup_other(handle, key))
+
+    def close() -> None:
+        nonlocal handle
+        handle = None
+
+    lookup.__doc__ = TrieCache.lookup.__doc__
+    return lookup, close
 
 
 def default_cache() -> TrieCache:

@@ -13,7 +13,7 @@ import weakref
 import pytest
 
 import ircache
-from trie_support import Node, known_bug
+from trie_support import Node
 
 
 def stored(cache, key, op=""):
@@ -334,7 +334,6 @@ print("survived")
 """
 
 
-@known_bug("TrieCache.lookup is a closure without a reference to its cache (164e8fe): use after free")
 def test_a_lookup_that_outlives_its_cache_object_touches_no_freed_memory():
     # MALLOC_PERTURB_ makes glibc fill freed memory, so that reading it crashes
     # or misbehaves instead of passing by luck.

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 import ircache
-from trie_support import Node, assert_pre_order, escape_dot_label, known_bug, parse_dot
+from trie_support import Node, assert_pre_order, escape_dot_label, parse_dot
 
 
 def trace(cache, keys):
@@ -619,7 +619,6 @@ def test_every_method_of_a_closed_cache_raises_value_error(tmp_path, call):
     assert not (tmp_path / "x.dot").exists() and not (tmp_path / "x.json").exists()
 
 
-@known_bug("TrieCache.lookup is a per-instance closure (164e8fe): one fetched before close() keeps working")
 def test_a_lookup_fetched_before_close_raises_value_error_after_close():
     c = ircache.TrieCache()
     c.insert(b"a", Node())
