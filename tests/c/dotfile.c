@@ -62,8 +62,9 @@ long dot_file_check(const char *path, int (*label_ok)(const char *op, void *ctx)
         placed key = {node->parent, 0};
         const placed *parent = bsearch(&key, ids, g.n, sizeof *ids, by_id);
         if (node->parent != 0 && (parent == NULL || parent->at >= i)) {
-            snprintf(err, err_size, "%s: the parent %" PRIu64 " of %" PRIu64 " is not labelled before it",
-                     path, node->parent, node->id);
+            snprintf(err, err_size,
+                     "%s: the parent %" PRIu64 " of %" PRIu64 " is not labelled before it", path,
+                     node->parent, node->id);
             result = -1;
         } else if (label_ok != NULL && !label_ok(node->op, ctx)) {
             snprintf(err, err_size, "%s: node %" PRIu64 " has an unexpected label \"%s\"", path,

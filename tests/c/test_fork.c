@@ -74,12 +74,12 @@ static void say(const char *fmt, ...)
     (void)!write(2, line, len);
 }
 
-#define CHILD_CHECK(cond)                                                   \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
+#define CHILD_CHECK(cond)                                                          \
+    do {                                                                           \
+        if (!(cond)) {                                                             \
             say("%s:%d: in a child: check failed: %s", __FILE__, __LINE__, #cond); \
-            return CHILD_FAILED;                                            \
-        }                                                                   \
+            return CHILD_FAILED;                                                   \
+        }                                                                          \
     } while (0)
 
 static uint64_t nodes_of(ircache *c)

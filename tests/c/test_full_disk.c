@@ -63,7 +63,8 @@ static int own_mount_namespace(char *why, size_t size)
     if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) {
         int err = errno;
         if (root_err != 0)
-            snprintf(why, size, "unshare(CLONE_NEWNS) as root: %s; unshare(CLONE_NEWUSER | CLONE_NEWNS): %s",
+            snprintf(why, size,
+                     "unshare(CLONE_NEWNS) as root: %s; unshare(CLONE_NEWUSER | CLONE_NEWNS): %s",
                      strerror(root_err), strerror(err));
         else
             snprintf(why, size, "unshare(CLONE_NEWUSER | CLONE_NEWNS): %s%s", strerror(err),
