@@ -75,29 +75,29 @@ static inline int key_ok(const ircache *c, const void *key, size_t key_len)
     return c != NULL && (key != NULL || key_len == 0) && key_len <= UINT32_MAX;
 }
 
-IRCACHE_API void *ircache_lookup(ircache *c, const void *key, size_t key_len)
+/* Both lookups; owned and owner are constants at each call (see lookup.h). */
+static IRCACHE__ALWAYS_INLINE void *lookup(ircache *c, const void *key, size_t key_len, int owned,
+                                           const ircache_owner *owner)
 {
     ircache__position *p = ircache__position_fast(c);
     if (IRCACHE__LIKELY(p != NULL && ircache__short_key_ok(key, key_len)))
-        return ircache__lookup_from(c, p, key, (uint32_t)key_len, 1, 0, NULL);
+        return ircache__lookup_from(c, p, key, (uint32_t)key_len, 1, owned, owner);
     if (!key_ok(c, key, key_len)) {
         bad_key(c, key, key_len, "lookup");
         return NULL;
     }
-    return ircache__lookup_general(c, key, (uint32_t)key_len, 0, NULL);
+    return ircache__lookup_general(c, key, (uint32_t)key_len, owned, owner);
+}
+
+IRCACHE_API void *ircache_lookup(ircache *c, const void *key, size_t key_len)
+{
+    return lookup(c, key, key_len, 0, NULL);
 }
 
 IRCACHE_API void *ircache_lookup_owned(ircache *c, const void *key, size_t key_len,
                                        const ircache_owner *owner)
 {
-    ircache__position *p = ircache__position_fast(c);
-    if (IRCACHE__LIKELY(p != NULL && ircache__short_key_ok(key, key_len)))
-        return ircache__lookup_from(c, p, key, (uint32_t)key_len, 1, 1, owner);
-    if (!key_ok(c, key, key_len)) {
-        bad_key(c, key, key_len, "lookup");
-        return NULL;
-    }
-    return ircache__lookup_general(c, key, (uint32_t)key_len, 1, owner);
+    return lookup(c, key, key_len, 1, owner);
 }
 
 IRCACHE_API int ircache_insert(ircache *c, const void *key, size_t key_len, const char *op,

@@ -3,6 +3,8 @@
 
 #include "support.h"
 
+#include "check.h"
+
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,4 +145,22 @@ int count_dir_entries(const char *dir)
             n++;
     closedir(d);
     return n;
+}
+
+ircache_stats stats_of(ircache *c)
+{
+    ircache_stats s;
+    memset(&s, 0xff, sizeof s); /* poison: every field must be written */
+    REQUIRE(ircache_get_stats(c, &s) == 0);
+    return s;
+}
+
+void start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    REQUIRE(pthread_create(t, NULL, fn, arg) == 0);
+}
+
+void join_thread(pthread_t t)
+{
+    REQUIRE(pthread_join(t, NULL) == 0);
 }

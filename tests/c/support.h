@@ -3,10 +3,22 @@
 #ifndef IRCACHE_TEST_SUPPORT_H
 #define IRCACHE_TEST_SUPPORT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "ircache.h"
+
+/* A NUL-terminated string as a key: pointer and length. */
+#define KEY(s) (s), strlen(s)
+
+/* The cache's counters (the test exits if they cannot be had). */
+ircache_stats stats_of(ircache *c);
+
+/* pthread_create / pthread_join that end the test when they fail. */
+void start_thread(pthread_t *t, void *(*fn)(void *), void *arg);
+void join_thread(pthread_t t);
 
 /* A payload whose owner counts what the cache did with it. */
 typedef struct counted {

@@ -52,13 +52,6 @@ static long first_not_released(size_t n, unsigned char times)
     return -1;
 }
 
-static ircache_stats stats_of(ircache *c)
-{
-    ircache_stats s;
-    REQUIRE(ircache_get_stats(c, &s) == 0);
-    return s;
-}
-
 /* A single step of n ops, each the successor of the one before; 8-byte
  * keys (the op's index). */
 static void insert_chain(ircache *c, size_t n)

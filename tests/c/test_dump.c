@@ -19,8 +19,6 @@
 #include "ircache.h"
 #include "support.h"
 
-#define KEY(s) (s), strlen(s)
-
 typedef int (*dump_fn)(ircache *, const char *);
 
 /* The whole dump of c as text (dump is ircache_dump_dot or _json). */
@@ -35,13 +33,6 @@ static char *dump_text(ircache *c, dump_fn dump, size_t *len)
     free(path);
     remove_temp_dir(dir);
     return text;
-}
-
-static ircache_stats stats_of(ircache *c)
-{
-    ircache_stats s;
-    REQUIRE(ircache_get_stats(c, &s) == 0);
-    return s;
 }
 
 /* ---- PyTorch's layout --------------------------------------------------- */

@@ -18,16 +18,6 @@
 #include "ircache.h"
 #include "support.h"
 
-#define KEY(s) (s), strlen(s)
-
-static ircache_stats stats_of(ircache *c)
-{
-    ircache_stats s;
-    memset(&s, 0, sizeof s);
-    REQUIRE(ircache_get_stats(c, &s) == 0);
-    return s;
-}
-
 static int contains_nocase(const char *haystack, const char *needle)
 {
     return haystack != NULL && strcasestr(haystack, needle) != NULL;

@@ -17,16 +17,6 @@
 #include "ircache.h"
 #include "support.h"
 
-#define KEY(s) (s), strlen(s)
-
-static ircache_stats stats_of(ircache *c)
-{
-    ircache_stats s;
-    memset(&s, 0xff, sizeof s);
-    REQUIRE(ircache_get_stats(c, &s) == 0);
-    return s;
-}
-
 /* ---- releases in the order they happened ------------------------------ */
 
 /* Every release of these tests runs on the thread that evicts, which is the

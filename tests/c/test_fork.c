@@ -36,7 +36,6 @@
 #include "ircache.h"
 #include "support.h"
 
-#define KEY(s) (s), strlen(s)
 #define CHILD_SECONDS 15 /* a child (or grandchild) that hangs is killed after this */
 
 /* Exit statuses of a child. */
@@ -44,16 +43,6 @@ enum {
     CHILD_OK = 0,
     CHILD_FAILED = 1, /* a check failed (the reason is on stderr) */
 };
-
-static void start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-    REQUIRE(pthread_create(t, NULL, fn, arg) == 0);
-}
-
-static void join_thread(pthread_t t)
-{
-    REQUIRE(pthread_join(t, NULL) == 0);
-}
 
 /* ---- in a child --------------------------------------------------------- */
 

@@ -29,7 +29,6 @@
 #include "ircache.h"
 #include "support.h"
 
-#define KEY(s) (s), strlen(s)
 #define SKIP 77
 #define TMPFS_OPTIONS "size=64k,mode=0700"
 

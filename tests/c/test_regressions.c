@@ -28,26 +28,6 @@
 #include "ircache.h"
 #include "support.h"
 
-#define KEY(s) (s), strlen(s)
-
-static ircache_stats stats_of(ircache *c)
-{
-    ircache_stats s;
-    memset(&s, 0xff, sizeof s);
-    REQUIRE(ircache_get_stats(c, &s) == 0);
-    return s;
-}
-
-static void start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-    REQUIRE(pthread_create(t, NULL, fn, arg) == 0);
-}
-
-static void join_thread(pthread_t t)
-{
-    REQUIRE(pthread_join(t, NULL) == 0);
-}
-
 /* ---- flags: one thread raises, others wait ----------------------------- */
 
 typedef struct flag {

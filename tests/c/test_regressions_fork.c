@@ -24,8 +24,8 @@
 
 #include "check.h"
 #include "ircache.h"
+#include "support.h"
 
-#define KEY(s) (s), strlen(s)
 #define CHILD_SECONDS 15 /* a child that hangs is killed after this */
 
 /* ThreadSanitizer replaces pthread_once with its own, which does not start

@@ -20,16 +20,6 @@
 #include "node.h"
 #include "support.h"
 
-#define KEY(s) (s), strlen(s)
-
-static ircache_stats stats_of(ircache *c)
-{
-    ircache_stats s;
-    memset(&s, 0xff, sizeof s);
-    REQUIRE(ircache_get_stats(c, &s) == 0);
-    return s;
-}
-
 /* ---- the hit count at its limit (hits_wrap.c) -------------------------- */
 
 /* A node's hits share a word with its key length; the count stops at

@@ -6,16 +6,6 @@
 #include "ircache.h"
 #include "support.h"
 
-#define KEY(s) (s), strlen(s)
-
-static ircache_stats stats_of(ircache *c)
-{
-    ircache_stats s;
-    memset(&s, 0xff, sizeof s);
-    REQUIRE(ircache_get_stats(c, &s) == 0);
-    return s;
-}
-
 /* Traces ops through the cache as a runtime would: reuse on a hit, create
  * and insert on a miss. Returns how many ops were reused. */
 static int trace(ircache *c, const char *const *ops, size_t n, counted *made)
