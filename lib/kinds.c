@@ -23,9 +23,18 @@ static int vec_reserve_one(ircache__ptr_vec *v, uint64_t *bytes)
     return 0;
 }
 
+/* Where an item's probe starts: the index bits of its hash (hash.h). */
+static size_t index_start(const ircache__ptr_index *x, uint64_t hash)
+{
+    unsigned shift = 64;
+    for (size_t size = x->size; size > 1; size >>= 1)
+        shift--;
+    return ircache__hash_index(hash, shift);
+}
+
 static void index_place(ircache__ptr_index *x, void *item, uint64_t hash)
 {
-    size_t j = (size_t)hash & (x->size - 1);
+    size_t j = index_start(x, hash);
     while (x->slots[j] != NULL)
         j = (j + 1) & (x->size - 1);
     x->slots[j] = item;
@@ -62,7 +71,7 @@ static uint64_t kind_hash_of(const void *item)
 
 static ircache__op *find_op(const ircache__kinds *k, const char *label, uint64_t h)
 {
-    for (size_t j = (size_t)h, n = k->op_index.size; n != 0; j++) {
+    for (size_t j = k->op_index.size ? index_start(&k->op_index, h) : 0, n = k->op_index.size; n != 0; j++) {
         ircache__op *op = k->op_index.slots[j & (n - 1)];
         if (op == NULL)
             break;
@@ -80,7 +89,7 @@ static uint64_t kind_hash(const ircache__op *op, const ircache_owner *owner)
 static ircache__kind *find_kind(const ircache__kinds *k, const ircache__op *op, const ircache_owner *owner)
 {
     uint64_t h = kind_hash(op, owner);
-    for (size_t j = (size_t)h, n = k->kind_index.size; n != 0; j++) {
+    for (size_t j = k->kind_index.size ? index_start(&k->kind_index, h) : 0, n = k->kind_index.size; n != 0; j++) {
         ircache__kind *kind = k->kind_index.slots[j & (n - 1)];
         if (kind == NULL)
             break;

@@ -11,6 +11,21 @@ void *ircache__hit_retained(ircache__position *p, uint64_t outer, void *payload,
     return payload;
 }
 
+void *ircache__lookup_in_table(ircache *c, ircache__position *p, uint64_t outer,
+                               const ircache__succ_table *t, const void *key, uint32_t key_len)
+{
+    ircache__node *n = ircache__succ_find_in_table(t, key, key_len, c->hash_seed, 0);
+    return ircache__lookup_found(c, p, outer, n, 0, NULL);
+}
+
+void *ircache__lookup_in_table_owned(ircache *c, ircache__position *p, uint64_t outer,
+                                     const ircache__succ_table *t, const void *key, uint32_t key_len,
+                                     const ircache_owner *want)
+{
+    ircache__node *n = ircache__succ_find_in_table(t, key, key_len, c->hash_seed, 0);
+    return ircache__lookup_found(c, p, outer, n, 1, want);
+}
+
 void *ircache__lookup_general(ircache *c, const void *key, uint32_t key_len, int owned,
                               const ircache_owner *want)
 {

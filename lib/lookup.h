@@ -44,17 +44,12 @@ void *ircache__hit_retained(ircache__position *p, uint64_t outer, void *payload,
 void *ircache__lookup_general(ircache *c, const void *key, uint32_t key_len, int owned,
                               const ircache_owner *want);
 
-/* short_keys and owned are constants at every call site: the checks they
- * turn off disappear. With owned, only nodes whose owner is want hit. */
-static IRCACHE__ALWAYS_INLINE void *ircache__lookup_from(ircache *c, ircache__position *p, const void *key,
-                                         uint32_t key_len, int short_keys, int owned,
-                                         const ircache_owner *want)
+/* The end of a lookup that found n (NULL: a miss) inside the section
+ * ircache__reader_enter opened (outer is what it returned). owned as below. */
+static IRCACHE__ALWAYS_INLINE void *ircache__lookup_found(ircache *c, ircache__position *p, uint64_t outer,
+                                                          ircache__node *n, int owned,
+                                                          const ircache_owner *want)
 {
-    if (IRCACHE__UNLIKELY(!atomic_load_explicit(&c->enabled, memory_order_relaxed)))
-        return NULL;
-    uint64_t outer = ircache__reader_enter(c, p);
-    ircache__node *at = ircache__position_node(c, p);
-    ircache__node *n = ircache__succ_find(at, key, key_len, c->hash_seed, short_keys);
     if (IRCACHE__UNLIKELY(n == NULL ||
                           (ircache__node_flags(n, memory_order_acquire) & IRCACHE__NODE_UNSEEN) ||
                           (owned && atomic_load_explicit(&n->kind, memory_order_relaxed)->owner != want))) {
@@ -73,6 +68,36 @@ static IRCACHE__ALWAYS_INLINE void *ircache__lookup_from(ircache *c, ircache__po
     ircache__reader_exit(p, outer);
     ircache__count(&p->hits);
     return payload;
+}
+
+/* A lookup among the successors in a table: out of line, so that the
+ * registers its probing needs are not saved on every lookup of a straight
+ * trace, and with few enough arguments to be reached by a jump. Called
+ * inside the section the caller opened; the second for owned lookups. */
+void *ircache__lookup_in_table(ircache *c, ircache__position *p, uint64_t outer,
+                               const ircache__succ_table *t, const void *key, uint32_t key_len);
+void *ircache__lookup_in_table_owned(ircache *c, ircache__position *p, uint64_t outer,
+                                     const ircache__succ_table *t, const void *key, uint32_t key_len,
+                                     const ircache_owner *want);
+
+/* short_keys and owned are constants at every call site: the checks they
+ * turn off disappear. With owned, only nodes whose owner is want hit. */
+static IRCACHE__ALWAYS_INLINE void *ircache__lookup_from(ircache *c, ircache__position *p, const void *key,
+                                                         uint32_t key_len, int short_keys, int owned,
+                                                         const ircache_owner *want)
+{
+    if (IRCACHE__UNLIKELY(!atomic_load_explicit(&c->enabled, memory_order_relaxed)))
+        return NULL;
+    uint64_t outer = ircache__reader_enter(c, p);
+    ircache__node *at = ircache__position_node(c, p);
+    uintptr_t s = atomic_load_explicit(&at->succ, memory_order_acquire);
+    if (IRCACHE__UNLIKELY(s & IRCACHE__SUCC_TABLE_BIT))
+        return owned ? ircache__lookup_in_table_owned(c, p, outer, ircache__succ_as_table(s), key, key_len, want)
+                     : ircache__lookup_in_table(c, p, outer, ircache__succ_as_table(s), key, key_len);
+    ircache__node *only = (ircache__node *)s;
+    if (only != NULL && !ircache__node_key_equals(only, key, key_len, short_keys))
+        only = NULL;
+    return ircache__lookup_found(c, p, outer, only, owned, want);
 }
 
 /* 1 when the inline hit path may take this key: short and present. */

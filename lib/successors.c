@@ -13,6 +13,9 @@ static ircache__succ_table *table_new(ircache *c, uint32_t capacity)
     if (t == NULL)
         return NULL;
     t->mask = capacity - 1;
+    t->shift = 64;
+    for (uint32_t c2 = capacity; c2 > 1; c2 >>= 1)
+        t->shift--;
     t->bytes = (uint32_t)bytes;
     c->table_bytes += bytes;
     return t;
@@ -21,7 +24,7 @@ static ircache__succ_table *table_new(ircache *c, uint32_t capacity)
 static void table_place(ircache__succ_table *t, ircache__node *child, uint64_t seed)
 {
     uint64_t hash = ircache__hash(ircache__node_key(child), ircache__node_key_len(child), seed);
-    uint32_t i = ircache__succ_start(hash);
+    uint32_t i = ircache__succ_start(t, hash);
     while (atomic_load_explicit(&t->slots[i & t->mask], memory_order_relaxed) != NULL)
         i++;
     ircache__succ_tags(t)[i & t->mask] = ircache__succ_tag(hash);
@@ -109,7 +112,7 @@ void ircache__succ_remove(ircache *c, ircache__node *parent, ircache__node *chil
         return;
     }
     uint32_t i = ircache__succ_start(
-        ircache__hash(ircache__node_key(child), ircache__node_key_len(child), c->hash_seed));
+        t, ircache__hash(ircache__node_key(child), ircache__node_key_len(child), c->hash_seed));
     while (atomic_load_explicit(&t->slots[i & t->mask], memory_order_relaxed) != child)
         i++;
     atomic_store_explicit(&t->slots[i & t->mask], IRCACHE__TOMBSTONE, memory_order_release);

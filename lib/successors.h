@@ -21,8 +21,9 @@
 #include "node.h"
 
 struct ircache__succ_table {
-    uint32_t mask; /* capacity - 1 */
-    uint32_t used; /* slots ever filled, tombstones included */
+    uint32_t mask;  /* capacity - 1 */
+    uint32_t shift; /* 64 - log2(capacity): see ircache__hash_index */
+    uint32_t used;  /* slots ever filled, tombstones included */
     uint32_t live;
     uint32_t bytes;
     ircache__succ_table *retired_next;
@@ -37,14 +38,14 @@ static inline unsigned char *ircache__succ_tags(const ircache__succ_table *t)
 }
 
 /* The slot to start at and the tag, from one hash. */
-static inline uint32_t ircache__succ_start(uint64_t hash)
+static inline uint32_t ircache__succ_start(const ircache__succ_table *t, uint64_t hash)
 {
-    return (uint32_t)hash;
+    return (uint32_t)ircache__hash_index(hash, t->shift);
 }
 
 static inline unsigned char ircache__succ_tag(uint64_t hash)
 {
-    return (unsigned char)(hash >> 56);
+    return (unsigned char)hash;
 }
 
 #define IRCACHE__SUCC_TABLE_BIT ((uintptr_t)1)
@@ -55,21 +56,15 @@ static inline ircache__succ_table *ircache__succ_as_table(uintptr_t s)
     return (s & IRCACHE__SUCC_TABLE_BIT) ? (ircache__succ_table *)(s & ~IRCACHE__SUCC_TABLE_BIT) : NULL;
 }
 
-/* Reader side: the successor of parent whose key is key[0..len), or NULL.
+/* Reader side: the successor in table t whose key is key[0..len), or NULL.
  * short_keys as for ircache__node_key_equals. */
-static inline ircache__node *ircache__succ_find(const ircache__node *parent, const void *key,
-                                                uint32_t len, uint64_t seed, int short_keys)
+static inline ircache__node *ircache__succ_find_in_table(const ircache__succ_table *t, const void *key,
+                                                         uint32_t len, uint64_t seed, int short_keys)
 {
-    uintptr_t s = atomic_load_explicit(&parent->succ, memory_order_acquire);
-    if (IRCACHE__LIKELY(!(s & IRCACHE__SUCC_TABLE_BIT))) {
-        ircache__node *only = (ircache__node *)s;
-        return only != NULL && ircache__node_key_equals(only, key, len, short_keys) ? only : NULL;
-    }
-    const ircache__succ_table *t = (const ircache__succ_table *)(s & ~IRCACHE__SUCC_TABLE_BIT);
     uint64_t hash = ircache__hash(key, len, seed);
     unsigned char tag = ircache__succ_tag(hash);
     const unsigned char *tags = ircache__succ_tags(t);
-    for (uint32_t i = ircache__succ_start(hash);; i++) {
+    for (uint32_t i = ircache__succ_start(t, hash);; i++) {
         ircache__node *n = atomic_load_explicit(&t->slots[i & t->mask], memory_order_acquire);
         if (n == NULL)
             return NULL;
@@ -78,6 +73,18 @@ static inline ircache__node *ircache__succ_find(const ircache__node *parent, con
             ircache__node_key_equals(n, key, len, short_keys))
             return n;
     }
+}
+
+/* Reader side: the successor of parent whose key is key[0..len), or NULL. */
+static inline ircache__node *ircache__succ_find(const ircache__node *parent, const void *key,
+                                                uint32_t len, uint64_t seed, int short_keys)
+{
+    uintptr_t s = atomic_load_explicit(&parent->succ, memory_order_acquire);
+    if (IRCACHE__LIKELY(!(s & IRCACHE__SUCC_TABLE_BIT))) {
+        ircache__node *only = (ircache__node *)s;
+        return only != NULL && ircache__node_key_equals(only, key, len, short_keys) ? only : NULL;
+    }
+    return ircache__succ_find_in_table(ircache__succ_as_table(s), key, len, seed, short_keys);
 }
 
 /* Writer side, all under the cache lock. */
