@@ -32,6 +32,14 @@
  * Release callbacks run outside every internal lock, so a release callback
  * may call any function of this library, including on the same cache.
  *
+ * Recency (the order of successors in dumps, which leaf eviction takes
+ * first) follows the order of uses exactly within a thread, and across
+ * threads whenever a step mark of the thread that used first, an insert, a
+ * clear or that thread's exit comes between the uses. Lookups by different
+ * threads with none of those between them are ordered approximately: each
+ * thread stamps its lookups with its own clock, so that lookups share no
+ * written memory.
+ *
  * fork(): the child may use every cache at once, whatever other threads of
  * the parent were doing; positions of threads that do not exist in the child
  * are forgotten.

@@ -71,7 +71,7 @@ struct ircache__position {
     _Atomic(ircache__node *) node;
     _Atomic uint64_t gen;                 /* the cache's gen when node was set */
     _Atomic uint64_t hits, misses;
-    uint64_t clock;                       /* this thread's last stamp */
+    _Atomic uint64_t clock;               /* this thread's last stamp (read under lock by others) */
     /* Owner's bookkeeping. */
     _Atomic(ircache *) cache; /* NULL once the cache was freed */
     uint64_t cache_serial;

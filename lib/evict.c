@@ -185,22 +185,45 @@ static void unlink_leaf(ircache *c, ircache__node *n, ircache__dead_list *dead)
         ircache__lru_note_leaf(c, parent);
 }
 
+/* A round picks at most this many candidates (a grace period each round). */
+#define ROUND_MAX 64
+
+/* 1 when unlinking n and the candidates already marked in this round
+ * (held[first..held)) would leave n's parent a leaf. */
+static int empties_parent(const ircache *c, const ircache__node *n, size_t first, size_t held)
+{
+    const ircache__node *parent = n->parent;
+    if (parent == &c->root)
+        return 0;
+    uint32_t going = 1;
+    for (size_t i = first; i < held; i++)
+        if (c->lru_held[i].stamp == CANDIDATE && c->lru_held[i].node->parent == parent)
+            going++;
+    return going == ircache__succ_count(parent);
+}
+
 /* Other threads may be stepping onto a candidate right now: mark a round of
  * candidates DYING (lookups treat them as absent), let every lookup in
  * flight finish, and only then trust what the positions say. Candidates
  * stay hidden until they are unlinked; only pinned ones are shown again.
- * Returns the number of candidates marked; *unlinked counts those that went. */
+ * A round ends at a candidate whose parent it would leave a leaf: that
+ * parent then competes with the other leaves in the next round, exactly as
+ * when nodes go one at a time. Returns the number of candidates marked;
+ * *unlinked counts those that went. */
 static size_t evict_round(ircache *c, const ircache__position *self, ircache__dead_list *dead,
                           size_t want, size_t *held, size_t *unlinked)
 {
     size_t first = *held, marked = 0;
-    while (marked < want) {
+    while (marked < want && marked < ROUND_MAX) {
         ircache__node *n = next_candidate(c, held);
         if (n == NULL)
             break;
+        int last = empties_parent(c, n, first, *held);
         ircache__node_set_flags(n, IRCACHE__NODE_DYING);
         c->lru_held[(*held)++] = (ircache__lru_entry){CANDIDATE, n};
         marked++;
+        if (last)
+            break;
     }
     if (marked == 0)
         return 0;

@@ -11,19 +11,20 @@
 #include "successors.h"
 
 /* The stamp for a node the calling thread uses now: later than anything
- * this thread did, than the node's last use, and than every use another
- * thread published at its last step mark (so uses ordered by a step
- * boundary and a synchronisation keep their order across threads). */
+ * this thread did, than the node's last use, and than every use published
+ * to the cache's clock (step marks publish their thread's uses; inserts,
+ * clears and thread exits publish every thread's), so uses ordered across
+ * threads by one of those keep their order. */
 static inline uint64_t ircache__next_stamp(ircache *c, ircache__position *p, const ircache__node *n)
 {
-    uint64_t s = p->clock;
+    uint64_t s = atomic_load_explicit(&p->clock, memory_order_relaxed);
     uint64_t shared = atomic_load_explicit(&c->clock, memory_order_relaxed);
     uint64_t last = atomic_load_explicit(&n->stamp, memory_order_relaxed);
     if (shared > s)
         s = shared;
     if (last > s)
         s = last;
-    p->clock = ++s;
+    atomic_store_explicit(&p->clock, ++s, memory_order_relaxed);
     return s;
 }
 

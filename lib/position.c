@@ -7,6 +7,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "registry.h"
+#include "trie.h"
 
 ircache ircache__no_cache;
 _Thread_local ircache__tls_slot ircache__tls = {&ircache__no_cache, 0, NULL};
@@ -44,6 +45,8 @@ static void release_first(ircache *c, const ircache__position *p)
 static void fold_and_unlink(ircache *c, ircache__position *p)
 {
     release_first(c, p);
+    /* Its uses come before whatever other threads do after it is gone. */
+    ircache__clock_publish(c, atomic_load_explicit(&p->clock, memory_order_relaxed));
     c->departed_hits += atomic_load_explicit(&p->hits, memory_order_relaxed);
     c->departed_misses += atomic_load_explicit(&p->misses, memory_order_relaxed);
     if (p->cache_prev != NULL)
@@ -136,7 +139,7 @@ ircache__position *ircache__position_slow(ircache *c, int create)
         ircache__lock(c);
         atomic_init(&found->node, &c->root);
         atomic_init(&found->gen, atomic_load_explicit(&c->gen, memory_order_relaxed));
-        found->clock = atomic_load_explicit(&c->clock, memory_order_relaxed);
+        atomic_init(&found->clock, atomic_load_explicit(&c->clock, memory_order_relaxed));
         found->cache_next = c->positions;
         if (c->positions != NULL)
             c->positions->cache_prev = found;
@@ -150,6 +153,17 @@ ircache__position *ircache__position_slow(ircache *c, int create)
     if (found != NULL)
         ircache__tls = (ircache__tls_slot){c, c->serial, found};
     return found;
+}
+
+uint64_t ircache__positions_newest_clock(const ircache *c)
+{
+    uint64_t newest = 0;
+    for (const ircache__position *p = c->positions; p != NULL; p = p->cache_next) {
+        uint64_t clock = atomic_load_explicit(&p->clock, memory_order_relaxed);
+        if (clock > newest)
+            newest = clock;
+    }
+    return newest;
 }
 
 int ircache__position_pins(const ircache *c, const ircache__node *n)

@@ -90,6 +90,9 @@ static inline ircache__node *ircache__position_node(ircache *c, ircache__positio
     return atomic_load_explicit(&p->node, memory_order_relaxed);
 }
 
+/* The newest stamp any thread's position has given (cache lock held). */
+uint64_t ircache__positions_newest_clock(const ircache *c);
+
 /* 1 when some position of c stands on n now (cache lock held). */
 int ircache__position_pins(const ircache *c, const ircache__node *n);
 

@@ -14,7 +14,7 @@
 #include "release.h"
 #include "successors.h"
 
-static void clock_publish(ircache *c, uint64_t at_least)
+void ircache__clock_publish(ircache *c, uint64_t at_least)
 {
     uint64_t seen = atomic_load_explicit(&c->clock, memory_order_relaxed);
     while (seen < at_least &&
@@ -31,8 +31,9 @@ void ircache__trie_mark_step(ircache *c)
     ircache__position_reset(c, p);
     /* Publish this thread's uses, so that later lookups anywhere stamp
      * after them; a shared write per step, not per lookup. */
-    if (atomic_load_explicit(&c->clock, memory_order_relaxed) < p->clock)
-        clock_publish(c, p->clock);
+    uint64_t mine = atomic_load_explicit(&p->clock, memory_order_relaxed);
+    if (atomic_load_explicit(&c->clock, memory_order_relaxed) < mine)
+        ircache__clock_publish(c, mine);
 }
 
 /* Replaced tables wait for a grace period; a thread alone in the cache
@@ -104,6 +105,9 @@ int ircache__trie_insert(ircache *c, const void *key, uint32_t key_len, const ch
     if (!atomic_load_explicit(&c->enabled, memory_order_relaxed))
         return ircache__fail(IRCACHE_EDISABLED, "insert into a disabled cache");
     ircache__lock(c);
+    /* Every thread's uses so far come before this insert (they may not have
+     * marked a step since): publish the newest before stamping. */
+    ircache__clock_publish(c, ircache__positions_newest_clock(c));
     ircache__node *parent = ircache__position_node(c, p);
     ircache__node *n = ircache__succ_find(parent, key, key_len, c->hash_seed, 0);
     ircache__kind_ticket ticket;
@@ -129,7 +133,7 @@ int ircache__trie_insert(ircache *c, const void *key, uint32_t key_len, const ch
         kind = atomic_load_explicit(&n->kind, memory_order_relaxed);
     }
     atomic_store_explicit(&n->stamp, ircache__next_stamp(c, p, n), memory_order_relaxed);
-    clock_publish(c, p->clock);
+    ircache__clock_publish(c, atomic_load_explicit(&p->clock, memory_order_relaxed));
     atomic_store_explicit(&p->node, n, memory_order_relaxed);
     c->inserts++;
     kind->op->inserts++;
@@ -190,6 +194,8 @@ void ircache__trie_clear(ircache *c)
     ircache__position *self = ircache__position_find(c);
     struct detached d;
     ircache__lock(c);
+    /* Uses before the clear come before any use after it. */
+    ircache__clock_publish(c, ircache__positions_newest_clock(c));
     detach_all(c, &d);
     c->clears++;
     ircache__synchronize(c, self);

@@ -21,4 +21,7 @@ void ircache__trie_clear(ircache *c);
 
 int ircache__trie_set_max_nodes(ircache *c, uint64_t max_nodes);
 
+/* Raises the cache's clock to at least at_least (any thread, no lock). */
+void ircache__clock_publish(ircache *c, uint64_t at_least);
+
 #endif
