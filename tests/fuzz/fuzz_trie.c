@@ -12,7 +12,10 @@
  * stats counters, the retains and releases seen by the owners (each payload
  * dropped by the call released exactly once, through its own owner, and no
  * other), op stats and dumps when asked for; at the end of the input, the
- * DOT dump, then ircache_free releasing every payload still held.
+ * DOT dump, then ircache_free releasing every payload still held. When an
+ * eviction meets leaves of equal stamp (two threads' uses the header leaves
+ * unordered), the model asks which the library kept (library_has, a JSON
+ * dump) and checks that some least-recently-used order keeps just those.
  *
  * FUZZ_TRIE_TRACE=1 in the environment prints each call as it is made. */
 #define _POSIX_C_SOURCE 200809L
@@ -302,6 +305,9 @@ typedef struct run {
     size_t payload_count;
     size_t call_number;
     const call *now;
+    uint64_t *held;    /* ids the library holds after the current call (library_has) */
+    size_t held_count, held_capacity;
+    int held_known;    /* held is of the current call */
 } run;
 
 static run *current; /* for fail() */
@@ -415,6 +421,39 @@ static void check_dump(run *r, int json)
     free(want);
 }
 
+/* model.library_has: the ids in a JSON dump made after the library's call,
+ * made once per call when the model first asks (only when an eviction
+ * meets leaves of equal stamps, which the header leaves unordered). */
+static int library_has(void *ctx, uint64_t id)
+{
+    run *r = ctx;
+    if (!r->held_known) {
+        int rc = ircache_dump_json(r->c, json_path);
+        EXPECT(rc == 0, "dump to %s returned %d (%s)", json_path, rc, ircache_last_error());
+        char *text = slurp(json_path);
+        EXPECT(text != NULL, "cannot read %s", json_path);
+        r->held_count = 0;
+        for (const char *at = text; (at = strstr(at, "{\"id\": ")) != NULL;) {
+            at += strlen("{\"id\": ");
+            if (r->held_count == r->held_capacity) {
+                r->held_capacity = r->held_capacity ? 2 * r->held_capacity : 64;
+                r->held = realloc(r->held, r->held_capacity * sizeof *r->held);
+                EXPECT(r->held != NULL, "no memory for %zu ids", r->held_capacity);
+            }
+            r->held[r->held_count++] = strtoull(at, NULL, 10);
+        }
+        free(text);
+        r->held_known = 1;
+        if (tracing)
+            fprintf(stderr, "   (equal stamps: the library holds %zu nodes after the call)\n",
+                    r->held_count);
+    }
+    for (size_t i = 0; i < r->held_count; i++)
+        if (r->held[i] == id)
+            return 1;
+    return 0;
+}
+
 static void trace(const call *k)
 {
     fprintf(stderr, "%zu: thread %d %s", current->call_number, k->thread, call_names[k->kind]);
@@ -444,6 +483,7 @@ static void make_call(run *r, const call *k)
 {
     model *m = &r->m;
     m->dropped_count = 0; /* calls the model has no function for drop nothing */
+    r->held_known = 0;
     switch (k->kind) {
     case LOOKUP:
     case LOOKUP_OWNED: {
@@ -622,6 +662,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (r.c == NULL)
         fail("ircache_new returned NULL");
     model_init(&r.m);
+    r.m.library_has = library_has;
+    r.m.library_ctx = &r;
     r.payloads = calloc(size + 1, sizeof *r.payloads);
     if (r.payloads == NULL)
         fail("no memory for %zu payloads", size + 1);
@@ -650,6 +692,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     model_destroy(&r.m);
     free(r.payloads);
+    free(r.held);
     remove_temp_dir();
     current = NULL;
     return 0;

@@ -1,5 +1,5 @@
 /* model.c - the reference model of a cache (model.h): linear scans over
- * one array of nodes, one use counter for the whole cache. */
+ * one array of nodes, recency as per-thread clocks and a shared one. */
 #include "model.h"
 
 #include <inttypes.h>
@@ -105,6 +105,35 @@ static model_op *op_named(model *m, size_t label)
     return &m->ops[m->op_count++];
 }
 
+/* ---- recency: the rule of model.h, one line each ---------------------- */
+
+static uint64_t later(uint64_t a, uint64_t b)
+{
+    return a > b ? a : b;
+}
+
+/* Thread t hits or inserts node i. */
+static void use(model *m, int t, size_t i)
+{
+    uint64_t s = later(later(m->thread_clock[t], m->clock), m->nodes[i].stamp) + 1;
+    m->nodes[i].stamp = s;
+    m->thread_clock[t] = s;
+}
+
+/* The shared clock catches up with thread t's uses. */
+static void publish(model *m, int t)
+{
+    m->clock = later(m->clock, m->thread_clock[t]);
+}
+
+static void publish_all(model *m)
+{
+    for (int t = 0; t < MODEL_THREADS; t++)
+        publish(m, t);
+}
+
+/* ---- eviction ------------------------------------------------------------- */
+
 static int pinned(const model *m, size_t node)
 {
     for (int t = 0; t < MODEL_THREADS; t++)
@@ -113,29 +142,86 @@ static int pinned(const model *m, size_t node)
     return 0;
 }
 
-/* Past the bound: the least recently used leaf no position stands on goes,
- * one at a time (its parent may be the next leaf), until under the bound or
- * no leaf can go. */
+static int evictable(const model *m, size_t i)
+{
+    const model_node *n = &m->nodes[i];
+    return n->alive && n->children == 0 && !pinned(m, i);
+}
+
+static void unlink_leaf(model *m, size_t i)
+{
+    model_node *n = &m->nodes[i];
+    n->alive = 0;
+    m->nodes[n->parent].children--;
+    m->stats.nodes--;
+    m->stats.evictions++;
+    drop_payload(m, n->payload);
+}
+
+/* Undoes unlink_leaf(m, i), the last one made. */
+static void relink_leaf(model *m, size_t i)
+{
+    model_node *n = &m->nodes[i];
+    n->alive = 1;
+    m->nodes[n->parent].children++;
+    m->stats.nodes++;
+    m->stats.evictions--;
+    m->dropped_count--;
+}
+
+/* Orders of equal-stamp leaves an eviction may try before it gives up. */
+#define EVICT_TRIES 100000
+
+/* Past the bound: an unpinned leaf of the lowest stamp goes, one at a time
+ * (its parent may be the next leaf), until under the bound or no leaf can
+ * go. Leaves of equal stamp may go in either order: from the first such
+ * choice on (asking), every leaf that goes must be one the library let go,
+ * and each equally old leaf is tried first in turn. Returns 1 when done, 0
+ * (with nothing changed) when no order gives what the library kept. Without
+ * m->library_has, equal stamps go by the lower id and it always returns 1. */
+static int evict_from(model *m, int asking, long *tries)
+{
+    if (m->stats.max_nodes == 0 || m->stats.nodes <= m->stats.max_nodes)
+        return 1;
+    uint64_t oldest = UINT64_MAX;
+    size_t equally_old = 0;
+    for (size_t i = 1; i < m->node_count; i++) {
+        if (!evictable(m, i) || m->nodes[i].stamp > oldest)
+            continue;
+        equally_old = m->nodes[i].stamp == oldest ? equally_old + 1 : 1;
+        oldest = m->nodes[i].stamp;
+    }
+    if (equally_old == 0)
+        return 1;
+    if (equally_old > 1 && m->library_has != NULL)
+        asking = 1;
+    for (size_t i = 1; i < m->node_count; i++) {
+        if (!evictable(m, i) || m->nodes[i].stamp != oldest)
+            continue;
+        if (asking && m->library_has(m->library_ctx, m->nodes[i].id))
+            continue;
+        if (--*tries < 0)
+            return 0;
+        unlink_leaf(m, i);
+        if (evict_from(m, asking, tries))
+            return 1;
+        relink_leaf(m, i);
+    }
+    return 0;
+}
+
 static void evict(model *m)
 {
-    while (m->stats.max_nodes != 0 && m->stats.nodes > m->stats.max_nodes) {
-        size_t victim = ROOT;
-        for (size_t i = 1; i < m->node_count; i++) {
-            const model_node *n = &m->nodes[i];
-            if (!n->alive || n->children != 0 || pinned(m, i))
-                continue;
-            if (victim == ROOT || n->last_use < m->nodes[victim].last_use)
-                victim = i;
-        }
-        if (victim == ROOT)
-            return;
-        model_node *v = &m->nodes[victim];
-        v->alive = 0;
-        m->nodes[v->parent].children--;
-        m->stats.nodes--;
-        m->stats.evictions++;
-        drop_payload(m, v->payload);
-    }
+    long tries = EVICT_TRIES;
+    if (evict_from(m, 0, &tries))
+        return;
+    /* The library kept what no order of least recently used leaves keeps:
+     * the model's own order, and the checks show where they part. */
+    int (*has)(void *, uint64_t) = m->library_has;
+    m->library_has = NULL;
+    tries = EVICT_TRIES;
+    evict_from(m, 0, &tries);
+    m->library_has = has;
 }
 
 void *model_lookup(model *m, int thread, const void *key, size_t key_len, int want_owner)
@@ -152,7 +238,7 @@ void *model_lookup(model *m, int thread, const void *key, size_t key_len, int wa
     m->stats.hits++;
     n->hits++;
     op_named(m, n->label)->reused++;
-    n->last_use = ++m->uses;
+    use(m, thread, i);
     m->position[thread] = i;
     return n->payload;
 }
@@ -163,6 +249,7 @@ int model_insert(model *m, int thread, const void *key, size_t key_len, size_t l
     begin_call(m);
     if (!m->enabled)
         return IRCACHE_EDISABLED;
+    publish_all(m); /* every thread's uses come before an insert */
     size_t parent = m->position[thread];
     size_t i = find_successor(m, parent, key, key_len);
     if (i != ROOT) {
@@ -190,7 +277,8 @@ int model_insert(model *m, int thread, const void *key, size_t key_len, size_t l
     n->label = label;
     n->owner = owner;
     n->hits = 0;
-    n->last_use = ++m->uses;
+    use(m, thread, i);
+    publish(m, thread);
     m->position[thread] = i;
     m->stats.inserts++;
     op_named(m, label)->inserts++;
@@ -202,6 +290,7 @@ void model_mark_step(model *m, int thread)
 {
     begin_call(m);
     m->position[thread] = ROOT;
+    publish(m, thread);
 }
 
 static void drop_all(model *m)
@@ -216,6 +305,7 @@ static void drop_all(model *m)
 void model_clear(model *m)
 {
     begin_call(m);
+    publish_all(m); /* every thread's uses come before a clear */
     drop_all(m);
     m->stats.clears++;
 }
@@ -237,6 +327,11 @@ void model_thread_exit(model *m, int thread)
 {
     begin_call(m);
     m->position[thread] = ROOT;
+    publish(m, thread);
+    /* The next thread of this number starts at the shared clock. (It is
+     * created later, at a clock as high or higher, but a thread's clock
+     * counts only where it is above the shared one.) */
+    m->thread_clock[thread] = m->clock;
 }
 
 void model_free_all(model *m)
@@ -281,11 +376,15 @@ static void putu(text *t, uint64_t v)
 
 static const model *sorting; /* for by_recent_use: qsort takes no context */
 
+/* Highest stamp first; equal stamps (two threads' uses that nothing
+ * ordered) by id, higher first. */
 static int by_recent_use(const void *a, const void *b)
 {
-    uint64_t x = sorting->nodes[*(const size_t *)a].last_use;
-    uint64_t y = sorting->nodes[*(const size_t *)b].last_use;
-    return x > y ? -1 : x < y;
+    const model_node *x = &sorting->nodes[*(const size_t *)a];
+    const model_node *y = &sorting->nodes[*(const size_t *)b];
+    if (x->stamp != y->stamp)
+        return x->stamp > y->stamp ? -1 : 1;
+    return x->id > y->id ? -1 : x->id < y->id;
 }
 
 /* Pre-order from node, successors most recently used first. */

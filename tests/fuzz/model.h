@@ -3,9 +3,24 @@
  *
  * Written to be obviously right, not fast: nodes sit in one array in
  * creation order, and every question (which successor has this key, which
- * leaf is least recently used, who stands where) is a linear scan. Uses are
- * numbered by one counter for the whole cache, so "most recently used" is
- * the order in which calls were made, whichever thread made them. */
+ * leaf is least recently used, who stands where) is a linear scan.
+ *
+ * Recency is what include/ircache.h ("Threads") promises: exact within a
+ * thread, and across threads when a step mark of the thread that used
+ * first, an insert, a clear or that thread's exit comes between the uses;
+ * lookups of two threads with none of those between are ordered by each
+ * thread's own clock. As stamps:
+ *   - every thread has a clock, the cache has a shared clock C;
+ *   - a hit or an insert by thread T stamps the node with
+ *     s = max(T's clock, C, the node's stamp) + 1, and T's clock becomes s;
+ *   - a step mark of T raises C to T's clock (publishes T's uses);
+ *   - an insert raises C to every thread's clock before it stamps, and to
+ *     T's clock after; a clear raises C to every thread's clock;
+ *   - T's exit raises C to T's clock; a new thread's clock starts at C.
+ * Dumps list successors by stamp, highest first, equal stamps by id, higher
+ * first. Eviction takes an unpinned leaf of the lowest stamp. Two leaves
+ * have the same stamp only when two threads stamped them with nothing
+ * between to order the uses: either may go first (see model.library_has). */
 #ifndef IRCACHE_FUZZ_MODEL_H
 #define IRCACHE_FUZZ_MODEL_H
 
@@ -41,7 +56,7 @@ typedef struct model_node {
     int owner;              /* the fuzz target's owner number */
     void *payload;
     uint64_t hits;
-    uint64_t last_use;      /* value of the use counter at its last hit or insert */
+    uint64_t stamp;         /* its last hit or insert, as the rule above stamps it */
     size_t children;        /* live successors */
     int alive;
 } model_node;
@@ -59,10 +74,19 @@ typedef struct model {
     size_t op_count, op_capacity;
     void **dropped;         /* payloads dropped by the current call */
     size_t dropped_count, dropped_capacity;
-    uint64_t uses;
+    uint64_t clock;                       /* the cache's shared clock C */
+    uint64_t thread_clock[MODEL_THREADS]; /* each thread's clock */
     uint64_t next_id;
     int enabled;
     ircache_stats stats;    /* bytes not modelled (left 0) */
+    /* Asked only when an eviction meets two leaves of the same stamp
+     * (which the header leaves unordered): 1 when the library still holds
+     * the node of this id after the call being mirrored. The model then
+     * takes the order of the library's choice, if any order of least
+     * recently used leaves gives what the library kept. NULL: ties go to
+     * the lower id. */
+    int (*library_has)(void *ctx, uint64_t id);
+    void *library_ctx;
 } model;
 
 void model_init(model *m);
