@@ -18,6 +18,13 @@ void *ircache__lookup_in_table(ircache *c, ircache__position *p, uint64_t outer,
     return ircache__lookup_found(c, p, outer, n, 0, NULL);
 }
 
+void *ircache__lookup_in_table_short(ircache *c, ircache__position *p, uint64_t outer,
+                                     const ircache__succ_table *t, const void *key, uint32_t key_len)
+{
+    ircache__node *n = ircache__succ_find_in_table(t, key, key_len, c->hash_seed, 1);
+    return ircache__lookup_found(c, p, outer, n, 0, NULL);
+}
+
 void *ircache__lookup_in_table_owned(ircache *c, ircache__position *p, uint64_t outer,
                                      const ircache__succ_table *t, const void *key, uint32_t key_len,
                                      const ircache_owner *want)

@@ -77,6 +77,8 @@ static IRCACHE__ALWAYS_INLINE void *ircache__lookup_found(ircache *c, ircache__p
  * inside the section the caller opened; the second for owned lookups. */
 void *ircache__lookup_in_table(ircache *c, ircache__position *p, uint64_t outer,
                                const ircache__succ_table *t, const void *key, uint32_t key_len);
+void *ircache__lookup_in_table_short(ircache *c, ircache__position *p, uint64_t outer,
+                                     const ircache__succ_table *t, const void *key, uint32_t key_len);
 void *ircache__lookup_in_table_owned(ircache *c, ircache__position *p, uint64_t outer,
                                      const ircache__succ_table *t, const void *key, uint32_t key_len,
                                      const ircache_owner *want);
@@ -93,8 +95,9 @@ static IRCACHE__ALWAYS_INLINE void *ircache__lookup_from(ircache *c, ircache__po
     ircache__node *at = ircache__position_node(c, p);
     uintptr_t s = atomic_load_explicit(&at->succ, memory_order_acquire);
     if (IRCACHE__UNLIKELY(s & IRCACHE__SUCC_TABLE_BIT))
-        return owned ? ircache__lookup_in_table_owned(c, p, outer, ircache__succ_as_table(s), key, key_len, want)
-                     : ircache__lookup_in_table(c, p, outer, ircache__succ_as_table(s), key, key_len);
+        return owned        ? ircache__lookup_in_table_owned(c, p, outer, ircache__succ_as_table(s), key, key_len, want)
+               : short_keys ? ircache__lookup_in_table_short(c, p, outer, ircache__succ_as_table(s), key, key_len)
+                            : ircache__lookup_in_table(c, p, outer, ircache__succ_as_table(s), key, key_len);
     ircache__node *only = (ircache__node *)s;
     if (only != NULL && !ircache__node_key_equals(only, key, key_len, short_keys))
         only = NULL;

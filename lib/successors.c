@@ -8,7 +8,7 @@
 
 static ircache__succ_table *table_new(ircache *c, uint32_t capacity)
 {
-    size_t bytes = sizeof(ircache__succ_table) + (size_t)capacity * (sizeof(ircache__node *) + 1);
+    size_t bytes = sizeof(ircache__succ_table) + (size_t)capacity * sizeof(ircache__slot);
     ircache__succ_table *t = ircache__calloc(1, bytes);
     if (t == NULL)
         return NULL;
@@ -25,10 +25,9 @@ static void table_place(ircache__succ_table *t, ircache__node *child, uint64_t s
 {
     uint64_t hash = ircache__hash(ircache__node_key(child), ircache__node_key_len(child), seed);
     uint32_t i = ircache__succ_start(t, hash);
-    while (atomic_load_explicit(&t->slots[i & t->mask], memory_order_relaxed) != NULL)
+    while (atomic_load_explicit(&t->slots[i & t->mask], memory_order_relaxed) != IRCACHE__SLOT_EMPTY)
         i++;
-    ircache__succ_tags(t)[i & t->mask] = ircache__succ_tag(hash);
-    atomic_store_explicit(&t->slots[i & t->mask], child, memory_order_release);
+    atomic_store_explicit(&t->slots[i & t->mask], ircache__slot_make(child, hash), memory_order_release);
     t->used++;
     t->live++;
 }
@@ -48,9 +47,9 @@ static ircache__succ_table *table_rebuilt(ircache *c, const ircache__succ_table 
     if (t == NULL)
         return NULL;
     for (uint32_t i = 0; i <= old->mask; i++) {
-        ircache__node *n = atomic_load_explicit(&old->slots[i], memory_order_relaxed);
-        if (n != NULL && n != IRCACHE__TOMBSTONE)
-            table_place(t, n, c->hash_seed);
+        ircache__slot v = atomic_load_explicit(&old->slots[i], memory_order_relaxed);
+        if (v != IRCACHE__SLOT_EMPTY && v != IRCACHE__SLOT_TOMBSTONE)
+            table_place(t, ircache__slot_node(v), c->hash_seed);
     }
     return t;
 }
@@ -113,17 +112,20 @@ void ircache__succ_remove(ircache *c, ircache__node *parent, ircache__node *chil
     }
     uint32_t i = ircache__succ_start(
         t, ircache__hash(ircache__node_key(child), ircache__node_key_len(child), c->hash_seed));
-    while (atomic_load_explicit(&t->slots[i & t->mask], memory_order_relaxed) != child)
-        i++;
-    atomic_store_explicit(&t->slots[i & t->mask], IRCACHE__TOMBSTONE, memory_order_release);
+    for (;; i++) {
+        ircache__slot v = atomic_load_explicit(&t->slots[i & t->mask], memory_order_relaxed);
+        if (v != IRCACHE__SLOT_TOMBSTONE && ircache__slot_node(v) == child)
+            break;
+    }
+    atomic_store_explicit(&t->slots[i & t->mask], IRCACHE__SLOT_TOMBSTONE, memory_order_release);
     if (--t->live > 1)
         return;
     /* Back to the direct form: the table goes once no reader can see it. */
     ircache__node *last = NULL;
     for (uint32_t j = 0; t->live == 1 && j <= t->mask; j++) {
-        ircache__node *n = atomic_load_explicit(&t->slots[j], memory_order_relaxed);
-        if (n != NULL && n != IRCACHE__TOMBSTONE)
-            last = n;
+        ircache__slot v = atomic_load_explicit(&t->slots[j], memory_order_relaxed);
+        if (v != IRCACHE__SLOT_EMPTY && v != IRCACHE__SLOT_TOMBSTONE)
+            last = ircache__slot_node(v);
     }
     atomic_store_explicit(&parent->succ, (uintptr_t)last, memory_order_release);
     ircache__retire_table(c, t);
@@ -140,9 +142,9 @@ void ircache__succ_list(const ircache__node *parent, ircache__node **out)
     }
     size_t k = 0;
     for (uint32_t i = 0; i <= t->mask; i++) {
-        ircache__node *n = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
-        if (n != NULL && n != IRCACHE__TOMBSTONE)
-            out[k++] = n;
+        ircache__slot v = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
+        if (v != IRCACHE__SLOT_EMPTY && v != IRCACHE__SLOT_TOMBSTONE)
+            out[k++] = ircache__slot_node(v);
     }
 }
 

@@ -3,8 +3,9 @@
  * node->succ is 0 (no successor), a node pointer (exactly one: the common
  * case of a straight trace costs one key comparison and no hashing), or a
  * table pointer with bit 0 set (two or more: open addressing by key hash,
- * with a byte of each key's hash beside its slot, so that a probe touches
- * only nodes that are likely the one sought, not every node on its way).
+ * each slot carrying 16 bits of its key's hash beside the node's address,
+ * so that a probe touches only nodes likely to be the one sought and reads
+ * one cache line of the table, not two).
  * Lookups read it with acquire loads and no lock; writers hold the cache
  * lock, publish complete tables with release stores and never reuse a slot,
  * so a reader sees each slot go NULL -> node -> tombstone. A table that is
@@ -20,6 +21,67 @@
 #include "hash.h"
 #include "node.h"
 
+/* A slot: 0 (empty), 1 (a tombstone: its node was removed; never reused),
+ * or a node's address. On 64-bit systems an address below 2^48 (every one
+ * a Linux process gets unless it asks for more) also carries a tag: bit 2
+ * set (nodes are 8-byte aligned) and 16 bits of the key's hash on top. An
+ * untagged address is compared by key, as any tag match is. */
+typedef uintptr_t ircache__slot;
+
+#define IRCACHE__SLOT_EMPTY ((ircache__slot)0)
+#define IRCACHE__SLOT_TOMBSTONE ((ircache__slot)1)
+
+#if UINTPTR_MAX > 0xffffffffu
+#define IRCACHE__SLOT_TAGGED ((ircache__slot)4)
+#define IRCACHE__SLOT_ADDRESS ((((ircache__slot)1) << 48) - 8) /* bits 3..47 */
+
+static inline ircache__slot ircache__slot_tag(uint64_t hash)
+{
+    return ((ircache__slot)(hash & 0xffffu) << 48) | IRCACHE__SLOT_TAGGED;
+}
+
+static inline ircache__slot ircache__slot_make(const ircache__node *n, uint64_t hash)
+{
+    ircache__slot address = (ircache__slot)n;
+    return (address >> 48) == 0 ? address | ircache__slot_tag(hash) : address;
+}
+
+static inline ircache__node *ircache__slot_node(ircache__slot v)
+{
+    return (ircache__node *)((v & IRCACHE__SLOT_TAGGED) ? (v & IRCACHE__SLOT_ADDRESS) : v);
+}
+
+/* 1 when a full slot (not a tombstone) may hold the key whose tag is tag. */
+static inline int ircache__slot_may_match(ircache__slot v, ircache__slot tag)
+{
+    return !(v & IRCACHE__SLOT_TAGGED) || (v & ~IRCACHE__SLOT_ADDRESS) == tag;
+}
+#else
+static inline ircache__slot ircache__slot_tag(uint64_t hash)
+{
+    (void)hash;
+    return 0;
+}
+
+static inline ircache__slot ircache__slot_make(const ircache__node *n, uint64_t hash)
+{
+    (void)hash;
+    return (ircache__slot)n;
+}
+
+static inline ircache__node *ircache__slot_node(ircache__slot v)
+{
+    return (ircache__node *)v;
+}
+
+static inline int ircache__slot_may_match(ircache__slot v, ircache__slot tag)
+{
+    (void)v;
+    (void)tag;
+    return 1;
+}
+#endif
+
 struct ircache__succ_table {
     uint32_t mask;  /* capacity - 1 */
     uint32_t shift; /* 64 - log2(capacity): see ircache__hash_index */
@@ -27,29 +89,16 @@ struct ircache__succ_table {
     uint32_t live;
     uint32_t bytes;
     ircache__succ_table *retired_next;
-    /* The slots, then as many tags (ircache__succ_tags): a slot's tag is
-     * set before its node is published. */
-    _Atomic(ircache__node *) slots[];
+    _Atomic ircache__slot slots[];
 };
 
-static inline unsigned char *ircache__succ_tags(const ircache__succ_table *t)
-{
-    return (unsigned char *)(uintptr_t)(t->slots + t->mask + 1);
-}
-
-/* The slot to start at and the tag, from one hash. */
+/* The slot to start at, from the key's hash. */
 static inline uint32_t ircache__succ_start(const ircache__succ_table *t, uint64_t hash)
 {
     return (uint32_t)ircache__hash_index(hash, t->shift);
 }
 
-static inline unsigned char ircache__succ_tag(uint64_t hash)
-{
-    return (unsigned char)hash;
-}
-
 #define IRCACHE__SUCC_TABLE_BIT ((uintptr_t)1)
-#define IRCACHE__TOMBSTONE ((ircache__node *)(uintptr_t)1)
 
 static inline ircache__succ_table *ircache__succ_as_table(uintptr_t s)
 {
@@ -62,16 +111,16 @@ static inline ircache__node *ircache__succ_find_in_table(const ircache__succ_tab
                                                          uint32_t len, uint64_t seed, int short_keys)
 {
     uint64_t hash = ircache__hash(key, len, seed);
-    unsigned char tag = ircache__succ_tag(hash);
-    const unsigned char *tags = ircache__succ_tags(t);
+    ircache__slot tag = ircache__slot_tag(hash);
     for (uint32_t i = ircache__succ_start(t, hash);; i++) {
-        ircache__node *n = atomic_load_explicit(&t->slots[i & t->mask], memory_order_acquire);
-        if (n == NULL)
+        ircache__slot v = atomic_load_explicit(&t->slots[i & t->mask], memory_order_acquire);
+        if (v == IRCACHE__SLOT_EMPTY)
             return NULL;
-        /* The tag was written before the node was published: it is n's. */
-        if (n != IRCACHE__TOMBSTONE && tags[i & t->mask] == tag &&
-            ircache__node_key_equals(n, key, len, short_keys))
-            return n;
+        if (v != IRCACHE__SLOT_TOMBSTONE && ircache__slot_may_match(v, tag)) {
+            ircache__node *n = ircache__slot_node(v);
+            if (ircache__node_key_equals(n, key, len, short_keys))
+                return n;
+        }
     }
 }
 
