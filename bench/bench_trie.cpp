@@ -425,7 +425,10 @@ void bench_build(const Settings &cfg)
     std::vector<Payload> payloads(nodes);
     std::vector<double> ours_first, base_first, ours_clear, base_clear, ours_dump, stdio_dump, base_dump;
     double ours_bytes = 0, base_bytes = 0, stats_bytes = 0;
-    std::string dump_path = "/tmp/ircache-bench-" + std::to_string(getpid()) + ".dot";
+    // Both dumps go to a memory file system where there is one, so that the
+    // comparison is of our work and stdio's, not of the disk's writeback.
+    std::string dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    std::string dump_path = dir + "/ircache-bench-" + std::to_string(getpid()) + ".dot";
     std::string stdio_path = dump_path + ".stdio";
     for (int r = 0; r < (quick ? 1 : 3); r++) {
         size_t before = heap_in_use();
@@ -469,7 +472,7 @@ void bench_build(const Settings &cfg)
     row(name, median(ours_clear) / 1e6, median(base_clear) / 1e6, "", true);
     std::snprintf(name, sizeof name, "dump %zuk nodes ms", nodes / 1000);
     row(name, median(ours_dump) / 1e6, median(base_dump) / 1e6, "", true);
-    std::printf("%-28s %10.2f %10.2f %8.2fx   %-26s %s\n", "dump vs stdio same bytes ms", median(ours_dump) / 1e6,
+    std::printf("%-28s %10.2f %10.2f %8.2fx   %-26s %s\n", ("dump vs stdio, " + dir).c_str(), median(ours_dump) / 1e6,
                 median(stdio_dump) / 1e6, median(ours_dump) / median(stdio_dump), "<= 2.0x (baseline=stdio)",
                 median(ours_dump) <= 2 * median(stdio_dump) ? "met" : "NOT MET");
 }

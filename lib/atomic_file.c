@@ -18,7 +18,7 @@
 #include "error.h"
 #include "hash.h"
 
-#define BUFFER_SIZE (64u * 1024u)
+#define BUFFER_SIZE IRCACHE__FILE_BUFFER_SIZE
 #define TEMP_ATTEMPTS 32
 
 static char *copy_string(const char *s)
@@ -170,7 +170,7 @@ static void flush(ircache__file *f)
     f->len = 0;
 }
 
-void ircache__file_put(ircache__file *f, const void *data, size_t len)
+void ircache__file_put_slow(ircache__file *f, const void *data, size_t len)
 {
     if (f->err != 0)
         return;
@@ -183,17 +183,6 @@ void ircache__file_put(ircache__file *f, const void *data, size_t len)
     }
     memcpy(f->buf + f->len, data, len);
     f->len += len;
-}
-
-void ircache__file_put_u64(ircache__file *f, uint64_t n)
-{
-    char digits[20];
-    size_t i = sizeof digits;
-    do {
-        digits[--i] = (char)('0' + n % 10);
-        n /= 10;
-    } while (n != 0);
-    ircache__file_put(f, digits + i, sizeof digits - i);
 }
 
 void ircache__file_abort(ircache__file *f)

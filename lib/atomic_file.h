@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct ircache__file {
     int fd;
@@ -26,14 +27,21 @@ typedef struct ircache__file {
  * IRCACHE_EIO with the last error set (nothing to clean up then). */
 int ircache__file_open(ircache__file *f, const char *path);
 
+#define IRCACHE__FILE_BUFFER_SIZE (1024u * 1024u) /* few system calls for a large dump */
+
+void ircache__file_put_slow(ircache__file *f, const void *data, size_t len);
+
 /* Appends bytes; a failure is remembered and reported by commit. */
-void ircache__file_put(ircache__file *f, const void *data, size_t len);
+static inline void ircache__file_put(ircache__file *f, const void *data, size_t len)
+{
+    if (f->len + len <= IRCACHE__FILE_BUFFER_SIZE && f->err == 0) {
+        memcpy(f->buf + f->len, data, len);
+        f->len += len;
+        return;
+    }
+    ircache__file_put_slow(f, data, len);
+}
 
-/* Appends a string literal. */
-#define IRCACHE__PUT_LITERAL(f, literal) ircache__file_put((f), (literal), sizeof(literal) - 1)
-
-/* Appends n in decimal. */
-void ircache__file_put_u64(ircache__file *f, uint64_t n);
 
 /* Finishes: flushes, closes and renames onto the target. Returns 0 or
  * IRCACHE_EIO (last error set; the target is unchanged). */

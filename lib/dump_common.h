@@ -6,15 +6,16 @@
 #include "atomic_file.h"
 #include "cache.h"
 
-/* Writes header, every node through visit(f, n), then footer, to path as a
- * whole-or-nothing file. */
-int ircache__dump_with(ircache *c, const char *path, const char *header, const char *footer,
-                       void (*visit)(ircache__file *f, const ircache__node *n));
+#include "escape.h"
 
-static inline const char *ircache__node_label(const ircache__node *n)
-{
-    const struct ircache__kind *kind = atomic_load_explicit(&n->kind, memory_order_relaxed);
-    return kind != NULL ? kind->op->label : NULL;
-}
+/* Writes header, every node through visit(f, n, label), then footer, to
+ * path as a whole-or-nothing file. label is n's op label escaped with how
+ * (escaped once per op: labels repeat), NULL for the root. */
+int ircache__dump_with(ircache *c, const char *path, const char *header, const char *footer,
+                       ircache__quoting how,
+                       void (*visit)(ircache__file *f, const ircache__node *n, const ircache__text *label));
+
+/* A dump line is built in memory and written at once when it fits here. */
+#define IRCACHE__DUMP_LINE 160
 
 #endif

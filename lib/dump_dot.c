@@ -6,25 +6,40 @@
 #include "dump.h"
 
 #include "dump_common.h"
-#include "escape.h"
 
-static void put_node(ircache__file *f, const ircache__node *n)
+#define LITERAL(p, s) (memcpy((p), (s), sizeof(s) - 1), (p) + sizeof(s) - 1)
+
+static void put_node(ircache__file *f, const ircache__node *n, const ircache__text *label)
 {
     if (n->parent == NULL)
         return; /* the root: id 0, no line of its own */
-    ircache__file_put_u64(f, ircache__node_id(n->parent));
-    IRCACHE__PUT_LITERAL(f, " -> ");
-    ircache__file_put_u64(f, ircache__node_id(n));
-    IRCACHE__PUT_LITERAL(f, "\n");
-    ircache__file_put_u64(f, ircache__node_id(n));
-    IRCACHE__PUT_LITERAL(f, "[label=\"");
-    ircache__put_quoted(f, ircache__node_label(n), IRCACHE__QUOTE_DOT);
-    IRCACHE__PUT_LITERAL(f, ", ");
-    ircache__file_put_u64(f, ircache__node_hits(n));
-    IRCACHE__PUT_LITERAL(f, " hits\"]\n");
+    char line[IRCACHE__DUMP_LINE];
+    char *p = ircache__decimal(line, ircache__node_id(n->parent));
+    p = LITERAL(p, " -> ");
+    char *id = p; /* written once, copied to the label line */
+    p = ircache__decimal(p, ircache__node_id(n));
+    size_t id_len = (size_t)(p - id);
+    *p++ = '\n';
+    memcpy(p, id, id_len);
+    p += id_len;
+    p = LITERAL(p, "[label=\"");
+    /* Two numbers of 20 digits and the literals around them fit with room
+     * to spare; a label that does not is written on its own. */
+    if (label->len <= sizeof line - (size_t)(p - line) - 32) {
+        memcpy(p, label->data, label->len);
+        p += label->len;
+    } else {
+        ircache__file_put(f, line, (size_t)(p - line));
+        ircache__file_put(f, label->data, label->len);
+        p = line;
+    }
+    p = LITERAL(p, ", ");
+    p = ircache__decimal(p, ircache__node_hits(n));
+    p = LITERAL(p, " hits\"]\n");
+    ircache__file_put(f, line, (size_t)(p - line));
 }
 
 int ircache__dump_dot(ircache *c, const char *path)
 {
-    return ircache__dump_with(c, path, "digraph G {\n", "}\n", put_node);
+    return ircache__dump_with(c, path, "digraph G {\n", "}\n", IRCACHE__QUOTE_DOT, put_node);
 }

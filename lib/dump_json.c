@@ -2,40 +2,50 @@
 #include "dump.h"
 
 #include "dump_common.h"
-#include "escape.h"
+
+#define LITERAL(p, s) (memcpy((p), (s), sizeof(s) - 1), (p) + sizeof(s) - 1)
 
 static void put_hex(ircache__file *f, const unsigned char *bytes, uint32_t len)
 {
     static const char digits[] = "0123456789abcdef";
-    char pair[2];
+    char chunk[128];
+    size_t k = 0;
     for (uint32_t i = 0; i < len; i++) {
-        pair[0] = digits[bytes[i] >> 4];
-        pair[1] = digits[bytes[i] & 15];
-        ircache__file_put(f, pair, 2);
+        chunk[k++] = digits[bytes[i] >> 4];
+        chunk[k++] = digits[bytes[i] & 15];
+        if (k == sizeof chunk) {
+            ircache__file_put(f, chunk, k);
+            k = 0;
+        }
     }
+    ircache__file_put(f, chunk, k);
 }
 
-static void put_node(ircache__file *f, const ircache__node *n)
+static void put_node(ircache__file *f, const ircache__node *n, const ircache__text *label)
 {
+    static const char root[] = "{\"id\": 0, \"parent\": null, \"op\": null, \"hits\": 0, \"key\": \"\"}";
     if (n->parent == NULL) {
-        IRCACHE__PUT_LITERAL(f, "{\"id\": 0, \"parent\": null, \"op\": null, \"hits\": 0, \"key\": \"\"}");
+        ircache__file_put(f, root, sizeof root - 1);
         return;
     }
-    IRCACHE__PUT_LITERAL(f, ",\n{\"id\": ");
-    ircache__file_put_u64(f, ircache__node_id(n));
-    IRCACHE__PUT_LITERAL(f, ", \"parent\": ");
-    ircache__file_put_u64(f, ircache__node_id(n->parent));
-    IRCACHE__PUT_LITERAL(f, ", \"op\": \"");
-    ircache__put_quoted(f, ircache__node_label(n), IRCACHE__QUOTE_JSON);
-    IRCACHE__PUT_LITERAL(f, "\", \"hits\": ");
-    ircache__file_put_u64(f, ircache__node_hits(n));
-    IRCACHE__PUT_LITERAL(f, ", \"key\": \"");
+    char line[IRCACHE__DUMP_LINE];
+    char *p = LITERAL(line, ",\n{\"id\": ");
+    p = ircache__decimal(p, ircache__node_id(n));
+    p = LITERAL(p, ", \"parent\": ");
+    p = ircache__decimal(p, ircache__node_id(n->parent));
+    p = LITERAL(p, ", \"op\": \"");
+    ircache__file_put(f, line, (size_t)(p - line));
+    ircache__file_put(f, label->data, label->len);
+    p = LITERAL(line, "\", \"hits\": ");
+    p = ircache__decimal(p, ircache__node_hits(n));
+    p = LITERAL(p, ", \"key\": \"");
+    ircache__file_put(f, line, (size_t)(p - line));
     put_hex(f, ircache__node_key(n), ircache__node_key_len(n));
-    IRCACHE__PUT_LITERAL(f, "\"}");
+    ircache__file_put(f, "\"}", 2);
 }
 
 int ircache__dump_json(ircache *c, const char *path)
 {
     return ircache__dump_with(c, path, "{\"format\": \"ircache-trie\", \"version\": 1, \"nodes\": [\n",
-                              "\n]}\n", put_node);
+                              "\n]}\n", IRCACHE__QUOTE_JSON, put_node);
 }

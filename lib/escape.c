@@ -43,31 +43,31 @@ static size_t utf8_sequence(const unsigned char *p, size_t *bad)
     return need;
 }
 
-static void put_control(ircache__file *f, unsigned char ch, ircache__quoting how)
+static void put_control(ircache__text *f, unsigned char ch, ircache__quoting how)
 {
     if (how == IRCACHE__QUOTE_JSON) {
         const char *named = ch == '\n' ? "\\n" : ch == '\r' ? "\\r" : ch == '\t' ? "\\t" : NULL;
         if (named != NULL) {
-            ircache__file_put(f, named, 2);
+            ircache__text_put(f, named, 2);
         } else {
             char text[7];
             snprintf(text, sizeof text, "\\u%04x", ch);
-            ircache__file_put(f, text, 6);
+            ircache__text_put(f, text, 6);
         }
         return;
     }
     if (ch == '\n') {
-        IRCACHE__PUT_LITERAL(f, "\\n");
+        ircache__text_put(f, "\\n", sizeof("\\n") - 1);
         return;
     }
     unsigned code = ch == 0x7F ? 0x2421u : 0x2400u + ch;
     unsigned char picture[3] = {(unsigned char)(0xE0 | (code >> 12)),
                                 (unsigned char)(0x80 | ((code >> 6) & 0x3F)),
                                 (unsigned char)(0x80 | (code & 0x3F))};
-    ircache__file_put(f, picture, sizeof picture);
+    ircache__text_put(f, picture, sizeof picture);
 }
 
-void ircache__put_quoted(ircache__file *f, const char *s, ircache__quoting how)
+void ircache__quote(ircache__text *f, const char *s, ircache__quoting how)
 {
     const unsigned char *p = (const unsigned char *)s;
     const unsigned char *plain = p; /* start of bytes that need no escape */
@@ -81,14 +81,14 @@ void ircache__put_quoted(ircache__file *f, const char *s, ircache__quoting how)
             p += n;
             continue;
         }
-        ircache__file_put(f, plain, (size_t)(p - plain));
+        ircache__text_put(f, plain, (size_t)(p - plain));
         if (bad > 0) {
-            ircache__file_put(f, replacement, sizeof replacement);
+            ircache__text_put(f, replacement, sizeof replacement);
             p += bad;
         } else {
             if (ch == '"' || ch == '\\') {
                 char escaped[2] = {'\\', (char)ch};
-                ircache__file_put(f, escaped, 2);
+                ircache__text_put(f, escaped, 2);
             } else {
                 put_control(f, ch, how);
             }
@@ -96,5 +96,5 @@ void ircache__put_quoted(ircache__file *f, const char *s, ircache__quoting how)
         }
         plain = p;
     }
-    ircache__file_put(f, plain, (size_t)(p - plain));
+    ircache__text_put(f, plain, (size_t)(p - plain));
 }

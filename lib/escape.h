@@ -3,7 +3,7 @@
 #ifndef IRCACHE_ESCAPE_H
 #define IRCACHE_ESCAPE_H
 
-#include "atomic_file.h"
+#include "text.h"
 
 typedef enum ircache__quoting {
     /* Graphviz: \" and \\, a newline as the \n line break, other control
@@ -13,8 +13,9 @@ typedef enum ircache__quoting {
     IRCACHE__QUOTE_JSON,
 } ircache__quoting;
 
-/* Writes s (NUL-terminated) for the inside of a double-quoted string;
- * invalid UTF-8 becomes U+FFFD, one per maximal invalid subsequence. */
-void ircache__put_quoted(ircache__file *f, const char *s, ircache__quoting how);
+/* Appends s (NUL-terminated) to t, escaped for the inside of a
+ * double-quoted string; invalid UTF-8 becomes U+FFFD, one per maximal
+ * invalid subsequence. */
+void ircache__quote(ircache__text *t, const char *s, ircache__quoting how);
 
 #endif

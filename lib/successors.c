@@ -59,13 +59,6 @@ static void publish_table(ircache__node *parent, ircache__succ_table *t)
     atomic_store_explicit(&parent->succ, (uintptr_t)t | IRCACHE__SUCC_TABLE_BIT, memory_order_release);
 }
 
-uint32_t ircache__succ_count(const ircache__node *n)
-{
-    uintptr_t s = atomic_load_explicit(&n->succ, memory_order_relaxed);
-    ircache__succ_table *t = ircache__succ_as_table(s);
-    return t != NULL ? t->live : s != 0;
-}
-
 int ircache__succ_reserve(ircache *c, ircache__node *parent)
 {
     uintptr_t s = atomic_load_explicit(&parent->succ, memory_order_relaxed);
@@ -129,23 +122,6 @@ void ircache__succ_remove(ircache *c, ircache__node *parent, ircache__node *chil
     }
     atomic_store_explicit(&parent->succ, (uintptr_t)last, memory_order_release);
     ircache__retire_table(c, t);
-}
-
-void ircache__succ_list(const ircache__node *parent, ircache__node **out)
-{
-    uintptr_t s = atomic_load_explicit(&parent->succ, memory_order_relaxed);
-    ircache__succ_table *t = ircache__succ_as_table(s);
-    if (t == NULL) {
-        if (s != 0)
-            out[0] = (ircache__node *)s;
-        return;
-    }
-    size_t k = 0;
-    for (uint32_t i = 0; i <= t->mask; i++) {
-        ircache__slot v = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
-        if (v != IRCACHE__SLOT_EMPTY && v != IRCACHE__SLOT_TOMBSTONE)
-            out[k++] = ircache__slot_node(v);
-    }
 }
 
 void ircache__succ_free_detached(ircache__node *n)

@@ -139,7 +139,12 @@ static inline ircache__node *ircache__succ_find(const ircache__node *parent, con
 /* Writer side, all under the cache lock. */
 
 /* Number of successors of n. */
-uint32_t ircache__succ_count(const ircache__node *n);
+static inline uint32_t ircache__succ_count(const ircache__node *n)
+{
+    uintptr_t s = atomic_load_explicit(&n->succ, memory_order_relaxed);
+    ircache__succ_table *t = ircache__succ_as_table(s);
+    return t != NULL ? t->live : s != 0;
+}
 
 /* Makes sure that adding one successor to parent cannot fail. Returns 0 or
  * IRCACHE_ENOMEM. */
@@ -153,7 +158,22 @@ void ircache__succ_add(ircache *c, ircache__node *parent, ircache__node *child);
 void ircache__succ_remove(ircache *c, ircache__node *parent, ircache__node *child);
 
 /* Copies parent's successors into out (room for ircache__succ_count). */
-void ircache__succ_list(const ircache__node *parent, ircache__node **out);
+static inline void ircache__succ_list(const ircache__node *parent, ircache__node **out)
+{
+    uintptr_t s = atomic_load_explicit(&parent->succ, memory_order_relaxed);
+    ircache__succ_table *t = ircache__succ_as_table(s);
+    if (t == NULL) {
+        if (s != 0)
+            out[0] = (ircache__node *)s;
+        return;
+    }
+    size_t k = 0;
+    for (uint32_t i = 0; i <= t->mask; i++) {
+        ircache__slot v = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
+        if (v != IRCACHE__SLOT_EMPTY && v != IRCACHE__SLOT_TOMBSTONE)
+            out[k++] = ircache__slot_node(v);
+    }
+}
 
 /* Frees a detached node's table, if it has one (no reader can see it). */
 void ircache__succ_free_detached(ircache__node *n);
