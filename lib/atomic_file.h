@@ -34,6 +34,8 @@ void ircache__file_put_slow(ircache__file *f, const void *data, size_t len);
 /* Appends bytes; a failure is remembered and reported by commit. */
 static inline void ircache__file_put(ircache__file *f, const void *data, size_t len)
 {
+    if (len == 0) /* an empty label's text may have no buffer at all */
+        return;
     if (f->len + len <= IRCACHE__FILE_BUFFER_SIZE && f->err == 0) {
         memcpy(f->buf + f->len, data, len);
         f->len += len;

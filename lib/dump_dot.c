@@ -26,7 +26,8 @@ static void put_node(ircache__file *f, const ircache__node *n, const ircache__te
     /* Two numbers of 20 digits and the literals around them fit with room
      * to spare; a label that does not is written on its own. */
     if (label->len <= sizeof line - (size_t)(p - line) - 32) {
-        memcpy(p, label->data, label->len);
+        if (label->len > 0) /* an empty label may have no buffer */
+            memcpy(p, label->data, label->len);
         p += label->len;
     } else {
         ircache__file_put(f, line, (size_t)(p - line));

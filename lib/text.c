@@ -19,7 +19,7 @@ const char ircache__digit_pairs[200] = {
 
 void ircache__text_put(ircache__text *t, const void *data, size_t n)
 {
-    if (t->failed)
+    if (t->failed || n == 0) /* n == 0: data may be NULL, memcpy's undefined then */
         return;
     if (t->len + n > t->cap) {
         size_t cap = t->cap ? t->cap : 32;

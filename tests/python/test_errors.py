@@ -385,3 +385,39 @@ def test_nothing_crashes_the_interpreter_whatever_is_passed(tmp_path):
     )
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stderr[-3000:]}"
     assert result.stdout.strip() == "survived"
+
+
+OUT_OF_MEMORY = r"""
+import resource, ircache
+cache = ircache.TrieCache()
+keys = [bytes([i]) * (1 << 20) for i in range(64)]  # built before the limit
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+with open("/proc/self/status") as status:
+    size = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+resource.setrlimit(resource.RLIMIT_AS, (size + 16 * (1 << 20), hard))
+error = None
+try:
+    for key in keys:
+        cache.insert(key, object(), "big")
+        cache.mark_step()
+except MemoryError as exc:
+    error = exc
+finally:
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+assert error is not None, "no MemoryError"
+assert "out of memory" in str(error), error  # ircache's, not the interpreter's
+stored = cache.stats().nodes
+assert 0 < stored < len(keys), stored
+cache.insert(b"after", "fine", "op")  # still usable, nothing half-done
+cache.mark_step()
+assert cache.lookup(b"after") == "fine"
+assert cache.stats().nodes == stored + 1
+print("ok", stored)
+"""
+
+
+@pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""), reason="a sanitizer's allocator reserves the address space")
+def test_out_of_memory_is_a_memory_error_and_the_cache_stays_usable():
+    out = subprocess.run([sys.executable, "-c", OUT_OF_MEMORY], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ok")
