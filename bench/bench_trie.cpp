@@ -384,36 +384,56 @@ void bench_replay(const Settings &cfg, const char *name)
     baseline::TrieCache::Get()->Clear();
 }
 
+// Fills a cache of ours with the successors of fo under the root.
+ircache *fanout_cache(const FanOut &fo, std::vector<Payload> &payloads)
+{
+    ircache *c = ircache_new();
+    for (size_t i = 0; i < fo.keys.size(); i++) {
+        ircache_insert(c, fo.keys[i].bytes, 16, "aten::add", &payloads[i], &payload_owner);
+        ircache_mark_step(c);
+    }
+    return c;
+}
+
 void bench_fanout(const Settings &cfg)
 {
-    std::vector<Payload> payloads(1024);
-    double ours_f1 = 0, ours_f1024 = 0;
+    std::vector<Payload> payloads(1536);
+    FanOut one = make_fanout(1, cfg.fanout_lookups);
+    ircache *c1 = fanout_cache(one, payloads);
     for (size_t f : {1, 4, 16, 64, 256, 1024}) {
         FanOut fo = make_fanout(f, cfg.fanout_lookups);
-        ircache *c = ircache_new();
+        ircache *c = fanout_cache(fo, payloads);
         auto *cache = baseline::TrieCache::Get();
         for (size_t i = 0; i < f; i++) {
-            ircache_insert(c, fo.keys[i].bytes, 16, "aten::add", &payloads[i], &payload_owner);
-            ircache_mark_step(c);
             cache->Insert(std::make_shared<baseline::IrNode>(1, fo.keys[i].bytes, 16, "aten::add"));
             cache->ResetCurrent();
         }
         Pair p = compare(cfg.repeats, [&] { return fanout_ours(c, fo); }, [&] { return fanout_base(fo); });
         char name[64];
         std::snprintf(name, sizeof name, "fan-out %zu ns/lookup", f);
-        if (f == 1)
-            ours_f1 = p.ours;
-        if (f == 1024) {
-            ours_f1024 = p.ours;
+        if (f == 1024)
             row(name, p, "baseline >= 50x ours", p.ratio <= 1.0 / 50);
-        } else {
+        else
             row(name, p, "", true);
+        // Against one successor, alternately in the same rounds: the two
+        // medians come from different minutes, which a shared machine
+        // makes differ by more than the effect measured.
+        if (f == 1024) {
+            Pair q = compare(cfg.repeats, [&] { return fanout_ours(c, fo); }, [&] { return fanout_ours(c1, one); });
+            row("ours: fan-out 1024 / 1", q, "<= 1.5x", q.ratio <= 1.5);
         }
         ircache_free(c);
         cache->Clear();
     }
-    std::printf("%-28s %10.2fx %29s   %-26s %s\n", "fan-out 1024 / fan-out 1", ours_f1024 / ours_f1, "",
-                "<= 1.5x", ours_f1024 <= 1.5 * ours_f1 ? "met" : "NOT MET");
+    // Tables are rebuilt at 3/8 full: 1536 successors is the fullest a
+    // table gets on the way to 1024 and beyond (1024 sit in one 1/4 full).
+    FanOut most = make_fanout(1536, cfg.fanout_lookups);
+    ircache *c = fanout_cache(most, payloads);
+    Pair q = compare(cfg.repeats, [&] { return fanout_ours(c, most); }, [&] { return fanout_ours(c1, one); });
+    std::printf("%-28s %10.2f %10.2f %8.2fx   %s\n", "ours: fan-out 1536 / 1", q.ours, q.base, q.ratio,
+                "(table 3/8 full: its worst)");
+    ircache_free(c);
+    ircache_free(c1);
 }
 
 // First step, memory per node, dump and clear, on one broom of traces.

@@ -7,11 +7,13 @@
 #define IRCACHE__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define IRCACHE__COLD __attribute__((cold, noinline))
 #define IRCACHE__ALWAYS_INLINE inline __attribute__((always_inline))
+#define IRCACHE__NOINLINE __attribute__((noinline))
 #else
 #define IRCACHE__LIKELY(x) (x)
 #define IRCACHE__UNLIKELY(x) (x)
 #define IRCACHE__COLD
 #define IRCACHE__ALWAYS_INLINE inline
+#define IRCACHE__NOINLINE
 #endif
 
 #endif

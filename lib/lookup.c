@@ -1,8 +1,10 @@
 /* lookup.c - the out-of-line ends of the hit path (lookup.h). */
 #include "lookup.h"
 
-void *ircache__hit_retained(ircache__position *p, uint64_t outer, void *payload,
-                            const ircache_owner *owner)
+/* Not inlined into the lookups below: they reach it by a jump and keep no
+ * registers for a call. */
+IRCACHE__NOINLINE void *ircache__hit_retained(ircache__position *p, uint64_t outer, void *payload,
+                                              const ircache_owner *owner)
 {
     /* Still inside the lookup: the node cannot be dropped until the exit. */
     owner->retain(payload, owner->ctx);
@@ -11,17 +13,10 @@ void *ircache__hit_retained(ircache__position *p, uint64_t outer, void *payload,
     return payload;
 }
 
-void *ircache__lookup_in_table(ircache *c, ircache__position *p, uint64_t outer,
-                               const ircache__succ_table *t, const void *key, uint32_t key_len)
+void *ircache__lookup_probing(ircache *c, ircache__position *p, uint64_t outer,
+                              const ircache__succ_table *t, const void *key, uint32_t key_len)
 {
-    ircache__node *n = ircache__succ_find_in_table(t, key, key_len, c->hash_seed, 0);
-    return ircache__lookup_found(c, p, outer, n, 0, NULL);
-}
-
-void *ircache__lookup_in_table_short(ircache *c, ircache__position *p, uint64_t outer,
-                                     const ircache__succ_table *t, const void *key, uint32_t key_len)
-{
-    ircache__node *n = ircache__succ_find_in_table(t, key, key_len, c->hash_seed, 1);
+    ircache__node *n = ircache__succ_probe(t, key, key_len, ircache__hash(key, key_len, c->hash_seed));
     return ircache__lookup_found(c, p, outer, n, 0, NULL);
 }
 

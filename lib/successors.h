@@ -51,10 +51,22 @@ static inline ircache__node *ircache__slot_node(ircache__slot v)
     return (ircache__node *)((v & IRCACHE__SLOT_TAGGED) ? (v & IRCACHE__SLOT_ADDRESS) : v);
 }
 
-/* 1 when a full slot (not a tombstone) may hold the key whose tag is tag. */
-static inline int ircache__slot_may_match(ircache__slot v, ircache__slot tag)
+static inline ircache__node *ircache__slot_tagged_node(ircache__slot v)
 {
-    return !(v & IRCACHE__SLOT_TAGGED) || (v & ~IRCACHE__SLOT_ADDRESS) == tag;
+    return (ircache__node *)(v & IRCACHE__SLOT_ADDRESS);
+}
+
+/* 1 when v is a tagged node address whose tag is tag (empty slots and
+ * tombstones carry no tag). */
+static inline int ircache__slot_tag_matches(ircache__slot v, ircache__slot tag)
+{
+    return (v & ~IRCACHE__SLOT_ADDRESS) == tag;
+}
+
+/* 1 when v is a node address without a tag (one at or above 2^48). */
+static inline int ircache__slot_untagged(ircache__slot v)
+{
+    return v > IRCACHE__SLOT_TOMBSTONE && !(v & IRCACHE__SLOT_TAGGED);
 }
 #else
 static inline ircache__slot ircache__slot_tag(uint64_t hash)
@@ -74,11 +86,21 @@ static inline ircache__node *ircache__slot_node(ircache__slot v)
     return (ircache__node *)v;
 }
 
-static inline int ircache__slot_may_match(ircache__slot v, ircache__slot tag)
+static inline int ircache__slot_tag_matches(ircache__slot v, ircache__slot tag)
 {
     (void)v;
     (void)tag;
-    return 1;
+    return 0;
+}
+
+static inline ircache__node *ircache__slot_tagged_node(ircache__slot v)
+{
+    return (ircache__node *)v;
+}
+
+static inline int ircache__slot_untagged(ircache__slot v)
+{
+    return v > IRCACHE__SLOT_TOMBSTONE;
 }
 #endif
 
@@ -105,23 +127,37 @@ static inline ircache__succ_table *ircache__succ_as_table(uintptr_t s)
     return (s & IRCACHE__SUCC_TABLE_BIT) ? (ircache__succ_table *)(s & ~IRCACHE__SUCC_TABLE_BIT) : NULL;
 }
 
-/* Reader side: the successor in table t whose key is key[0..len), or NULL.
- * short_keys as for ircache__node_key_equals. */
+/* Reader side: the successor in table t whose key is key[0..len) and whose
+ * hash is hash, or NULL, by probing from its first slot: what a lookup does
+ * when that slot is not the node it seeks (a miss, a collision, an
+ * untagged address). */
+ircache__node *ircache__succ_probe(const ircache__succ_table *t, const void *key, uint32_t len,
+                                   uint64_t hash);
+
+/* Reader side: the node in the first slot a search for key[0..len) reads in
+ * table t, if it is the one; else NULL (it may still be in a later slot).
+ * Most hits are there: this part of a lookup is inline and straight, the
+ * probing loop is not, so that the compiler keeps no constants in saved
+ * registers for it. short_keys as for ircache__node_key_equals. */
+static inline ircache__node *ircache__succ_first_slot(const ircache__succ_table *t, const void *key,
+                                                      uint32_t len, uint64_t seed, int short_keys)
+{
+    uint64_t hash = short_keys ? ircache__hash16(key, len, seed) : ircache__hash(key, len, seed);
+    ircache__slot v = atomic_load_explicit(&t->slots[ircache__succ_start(t, hash) & t->mask], memory_order_acquire);
+    if (IRCACHE__LIKELY(ircache__slot_tag_matches(v, ircache__slot_tag(hash)))) {
+        ircache__node *n = ircache__slot_tagged_node(v);
+        if (IRCACHE__LIKELY(ircache__node_key_equals(n, key, len, short_keys)))
+            return n;
+    }
+    return NULL;
+}
+
+/* Reader side: the successor in table t whose key is key[0..len), or NULL. */
 static inline ircache__node *ircache__succ_find_in_table(const ircache__succ_table *t, const void *key,
                                                          uint32_t len, uint64_t seed, int short_keys)
 {
-    uint64_t hash = ircache__hash(key, len, seed);
-    ircache__slot tag = ircache__slot_tag(hash);
-    for (uint32_t i = ircache__succ_start(t, hash);; i++) {
-        ircache__slot v = atomic_load_explicit(&t->slots[i & t->mask], memory_order_acquire);
-        if (v == IRCACHE__SLOT_EMPTY)
-            return NULL;
-        if (v != IRCACHE__SLOT_TOMBSTONE && ircache__slot_may_match(v, tag)) {
-            ircache__node *n = ircache__slot_node(v);
-            if (ircache__node_key_equals(n, key, len, short_keys))
-                return n;
-        }
-    }
+    ircache__node *n = ircache__succ_first_slot(t, key, len, seed, short_keys);
+    return n != NULL ? n : ircache__succ_probe(t, key, len, ircache__hash(key, len, seed));
 }
 
 /* Reader side: the successor of parent whose key is key[0..len), or NULL. */
