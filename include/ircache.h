@@ -28,7 +28,10 @@
  * call into this library (it runs inside the lookup, while the node it
  * retains is protected from being dropped; writers wait for it, so it must
  * also be quick and must not wait for a lock that a thread calling into this
- * library may hold). Lookups take no lock.
+ * library may hold). Lookups take no lock, except a thread's first call on
+ * a cache: it registers the thread under the cache's lock and, when it is
+ * the second thread there, waits until a lookup the first has in progress
+ * ends (a thread alone in a cache counts hits without a locked instruction).
  * Release callbacks run outside every internal lock, so a release callback
  * may call any function of this library, including on the same cache.
  *
@@ -167,7 +170,8 @@ IRCACHE_API ircache *ircache_default(void);
  * @return the payload, or NULL. An error (NULL cache, NULL key with a length,
  *         key_len over UINT32_MAX, no memory for this thread's position)
  *         also returns NULL and sets ircache_last_error().
- * Thread-safety: lock-free; safe concurrently with every other call.
+ * Thread-safety: lock-free after the thread's first call on c (see
+ * Threads); safe concurrently with every other call.
  */
 IRCACHE_API void *ircache_lookup(ircache *c, const void *key, size_t key_len);
 

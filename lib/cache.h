@@ -30,6 +30,12 @@ struct ircache {
     _Alignas(64) _Atomic uint64_t epoch; /* grace-period counter, never 0 */
     _Atomic uint64_t gen;                /* clears so far: positions of an older gen are at the root */
     _Atomic int enabled;
+    /* 1 while more than one thread has a position here: hit counts then
+     * need a read-modify-write. A thread's registration sets it and waits
+     * for a grace period before its first lookup, so that every lookup that
+     * read 0 is over by then; the last but one to leave clears it with a
+     * release (position.c). */
+    _Atomic int shared;
     uint64_t serial;                     /* unique per cache in this process */
     uint64_t hash_seed;
     /* The first thread to use the cache (its thread pointer) and its

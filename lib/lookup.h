@@ -58,7 +58,7 @@ static IRCACHE__ALWAYS_INLINE void *ircache__lookup_found(ircache *c, ircache__p
         ircache__count(&p->misses);
         return NULL;
     }
-    ircache__node_count_hit(n);
+    ircache__node_count_hit(n, atomic_load_explicit(&c->shared, memory_order_acquire));
     atomic_store_explicit(&n->stamp, ircache__next_stamp(c, p, n), memory_order_relaxed);
     atomic_store_explicit(&p->node, n, memory_order_relaxed);
     const ircache__kind *kind = atomic_load_explicit(&n->kind, memory_order_relaxed);

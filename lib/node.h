@@ -13,12 +13,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__has_include)
-#if __has_include(<sys/single_threaded.h>)
-#include <sys/single_threaded.h>
-#define IRCACHE__HAVE_SINGLE_THREADED 1
-#endif
-#endif
 
 struct ircache__kind;
 
@@ -87,20 +81,19 @@ static inline uint64_t ircache__node_hits(const ircache__node *n)
 /* The largest len_hits word: a hit count of 2^32 - 1 and any key length. */
 #define IRCACHE__HITS_FULL (~(uint64_t)0 - 0xffffffffu)
 
-/* Counts a hit, exactly even when threads hit the node at once, and never
- * past 2^32 - 1 (a compare-and-swap costs what an atomic add does). A
- * process that never started a thread needs no locked instruction for it
- * (glibc says which, as it does for libstdc++'s shared_ptr). */
-static inline void ircache__node_count_hit(ircache__node *n)
+/* Counts a hit, never past 2^32 - 1. With shared (more than one thread has
+ * a position in the cache: see ircache.shared), threads may hit the node at
+ * once and a compare-and-swap keeps the count exact; otherwise the caller's
+ * thread is the only one that can, and a plain increment does, without the
+ * locked instruction that would stall every lookup behind its loads. */
+static inline void ircache__node_count_hit(ircache__node *n, int shared)
 {
     uint64_t word = atomic_load_explicit(&n->len_hits, memory_order_relaxed);
-#ifdef IRCACHE__HAVE_SINGLE_THREADED
-    if (__libc_single_threaded) {
+    if (!shared) {
         if (word < IRCACHE__HITS_FULL)
             atomic_store_explicit(&n->len_hits, word + IRCACHE__HITS_ONE, memory_order_relaxed);
         return;
     }
-#endif
     while (word < IRCACHE__HITS_FULL &&
            !atomic_compare_exchange_weak_explicit(&n->len_hits, &word, word + IRCACHE__HITS_ONE,
                                                   memory_order_relaxed, memory_order_relaxed))

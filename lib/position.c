@@ -6,6 +6,7 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "reclaim.h"
 #include "registry.h"
 #include "trie.h"
 
@@ -56,6 +57,11 @@ static void fold_and_unlink(ircache *c, ircache__position *p)
     if (p->cache_next != NULL)
         p->cache_next->cache_prev = p->cache_prev;
     c->position_count--;
+    /* The thread left alone may count hits with plain stores again; the
+     * release makes the departed thread's last counts visible to it first
+     * (lookups read shared with acquire). */
+    if (c->position_count <= 1)
+        atomic_store_explicit(&c->shared, 0, memory_order_release);
 }
 
 static void forget_fast_slot(void)
@@ -145,6 +151,13 @@ ircache__position *ircache__position_slow(ircache *c, int create)
             c->positions->cache_prev = found;
         c->positions = found;
         c->position_count++;
+        if (c->position_count == 2) {
+            /* The thread that was alone counts hits with plain stores:
+             * wait until each lookup of its that may have read shared as 0
+             * is over. */
+            atomic_store_explicit(&c->shared, 1, memory_order_relaxed);
+            ircache__synchronize(c, found);
+        }
         ircache__position_claim_first(c, found);
         ircache__unlock(c);
         found->thread_next = thread_positions;
@@ -187,6 +200,7 @@ void ircache__positions_detach(ircache *c)
     }
     c->positions = NULL;
     c->position_count = 0;
+    atomic_store_explicit(&c->shared, 0, memory_order_relaxed);
     if (ircache__tls.cache == c)
         forget_fast_slot();
     drop_orphans();

@@ -237,6 +237,7 @@ int ircache__trie_init(ircache *c)
     atomic_init(&c->epoch, 1);
     atomic_init(&c->gen, 0);
     atomic_init(&c->enabled, 1);
+    atomic_init(&c->shared, 0);
     atomic_init(&c->clock, 0);
     atomic_init(&c->max_nodes, 0);
     atomic_init(&c->root.succ, 0);

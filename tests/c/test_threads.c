@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -855,6 +856,132 @@ static void stats_add_up_under_concurrency(void)
     CHECK_INT(atomic_load(&retains_after_release), 0);
 }
 
+/* ---- hit counts stay exact as threads join and leave -------------------- */
+
+/* A thread alone in a cache counts hits with plain stores; the moment a
+ * second thread takes a position both must count with compare-and-swap,
+ * and the first may be in the middle of a hit right then. Many short-lived
+ * joiners, each arriving while the first thread is busy hitting, give the
+ * race many chances. */
+
+#define JOIN_DEPTH 4
+#define JOIN_JOINERS 64
+#define JOIN_JOINER_STEPS 500
+#define JOIN_ALONE_STEPS 20
+
+typedef struct join_run {
+    ircache *c;
+    _Atomic int chain_ready, stop;
+    _Atomic long steps_alone_thread; /* steps of the thread that came first */
+    _Atomic long hits, misses;
+} join_run;
+
+static const char *const join_keys[JOIN_DEPTH] = {"j0", "j1", "j2", "j3"};
+
+/* One step over the chain; returns the hits. */
+static long join_step(join_run *run)
+{
+    long hits = 0;
+    for (int d = 0; d < JOIN_DEPTH; d++) {
+        if (ircache_lookup(run->c, KEY(join_keys[d])) != NULL)
+            hits++;
+        else
+            atomic_fetch_add(&run->misses, 1);
+    }
+    ircache_mark_step(run->c);
+    return hits;
+}
+
+static void *join_first(void *arg)
+{
+    join_run *run = arg;
+    static int payload;
+    for (int d = 0; d < JOIN_DEPTH; d++)
+        REQUIRE(ircache_insert(run->c, KEY(join_keys[d]), "op", &payload, NULL) == 0);
+    ircache_mark_step(run->c);
+    atomic_store(&run->chain_ready, 1);
+    long hits = 0;
+    while (!atomic_load(&run->stop)) {
+        hits += join_step(run);
+        atomic_fetch_add(&run->steps_alone_thread, 1);
+    }
+    atomic_fetch_add(&run->hits, hits);
+    return NULL;
+}
+
+static void *join_later(void *arg)
+{
+    join_run *run = arg;
+    long hits = 0;
+    for (int i = 0; i < JOIN_JOINER_STEPS; i++)
+        hits += join_step(run);
+    atomic_fetch_add(&run->hits, hits);
+    return NULL;
+}
+
+/* Waits (yielding) until the first thread has made `more` more steps. */
+static void join_wait_steps(join_run *run, long more)
+{
+    long until = atomic_load(&run->steps_alone_thread) + more;
+    while (atomic_load(&run->steps_alone_thread) < until)
+        sched_yield();
+}
+
+/* Sum of the "hits" of every node of a JSON dump but the root's, and the
+ * number of nodes that have exactly `each` hits. */
+static void json_hits(const char *text, long each, long *sum, int *nodes_with_each)
+{
+    *sum = 0;
+    *nodes_with_each = 0;
+    for (const char *at = strstr(text, "\"hits\": "); at != NULL; at = strstr(at + 1, "\"hits\": ")) {
+        long n = strtol(at + strlen("\"hits\": "), NULL, 10);
+        *sum += n;
+        if (n == each)
+            ++*nodes_with_each;
+    }
+}
+
+static void hit_counts_stay_exact_as_threads_join_and_leave(void)
+{
+    static join_run run;
+    memset(&run, 0, sizeof run);
+    run.c = ircache_new();
+    REQUIRE(run.c != NULL);
+    pthread_t first;
+    start_thread(&first, join_first, &run);
+    while (!atomic_load(&run.chain_ready))
+        sched_yield();
+    for (int j = 0; j < JOIN_JOINERS; j++) {
+        join_wait_steps(&run, JOIN_ALONE_STEPS); /* alone again: plain stores */
+        pthread_t later;
+        start_thread(&later, join_later, &run);
+        join_thread(later);
+    }
+    join_wait_steps(&run, JOIN_ALONE_STEPS);
+    atomic_store(&run.stop, 1);
+    join_thread(first);
+
+    long steps = atomic_load(&run.steps_alone_thread) + (long)JOIN_JOINERS * JOIN_JOINER_STEPS;
+    CHECK_INT(atomic_load(&run.misses), 0);
+    CHECK_U64(atomic_load(&run.hits), steps * JOIN_DEPTH);
+    CHECK_U64(stats_of(run.c).hits, steps * JOIN_DEPTH);
+    char *dir = make_temp_dir();
+    char *path = path_join(dir, "hits.json");
+    REQUIRE(ircache_dump_json(run.c, path) == 0);
+    char *text = read_file(path, NULL);
+    REQUIRE(text != NULL);
+    long sum;
+    int exact;
+    json_hits(text, steps, &sum, &exact);
+    CHECK_MSG(exact == JOIN_DEPTH, "%d of %d nodes have %ld hits (all hits: %ld)", exact, JOIN_DEPTH,
+              steps, sum);
+    CHECK_U64(sum, steps * JOIN_DEPTH);
+    free(text);
+    free(path);
+    remove_temp_dir(dir);
+    ircache_free(run.c);
+}
+
 /* ---- threads and caches that come and go ------------------------------- */
 
 typedef struct coming_going {
@@ -1136,6 +1263,7 @@ int main(int argc, char **argv)
     RUN(clear_and_reset_move_every_position_to_the_root);
     RUN(release_may_call_back_into_the_same_cache);
     RUN(stats_add_up_under_concurrency);
+    RUN(hit_counts_stay_exact_as_threads_join_and_leave);
     RUN(threads_and_caches_come_and_go);
     RUN(eviction_while_others_trace);
     return check_exit_code();
