@@ -237,10 +237,21 @@ static void remove_temp_dir(void)
         fail("cannot remove %s: %s", temp_dir, strerror(errno));
 }
 
+/* At the process's end the helper thread goes first, with its positions
+ * (freed by its exit hook): the leak check that runs after this (LSan's
+ * handler was registered before) then has no pointer left that only a live
+ * thread's thread-local storage holds. One 5-minute run reported such a
+ * position as leaked at the end, never during the run. */
+static void stop_helper_at_exit(void)
+{
+    helper_stop(&thread1);
+}
+
 static void init_once(void)
 {
     init_long_keys();
     tracing = getenv("FUZZ_TRIE_TRACE") != NULL;
+    atexit(stop_helper_at_exit);
 }
 
 static char *slurp(const char *path)
