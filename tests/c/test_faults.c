@@ -28,6 +28,7 @@
 
 #include "alloc.h"
 #include "check.h"
+#include "job_thread.h"
 #include "ircache.h"
 #include "support.h"
 
@@ -45,70 +46,6 @@ static void count_release_b(void *payload, void *ctx)
 }
 static const ircache_owner releasing_owner = {NULL, count_release_b, NULL};
 static const ircache_owner *const owners[2] = {&counting_owner, &releasing_owner};
-
-/* ---- helper threads: each runs one call at a time, handed over --------- */
-
-typedef struct helper {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    void (*job)(void *);
-    void *arg;
-    int quit, running;
-    pthread_t thread;
-} helper;
-
-static void *helper_main(void *arg)
-{
-    helper *h = arg;
-    pthread_mutex_lock(&h->lock);
-    for (;;) {
-        while (h->job == NULL && !h->quit)
-            pthread_cond_wait(&h->cond, &h->lock);
-        if (h->job == NULL)
-            break;
-        pthread_mutex_unlock(&h->lock);
-        h->job(h->arg);
-        pthread_mutex_lock(&h->lock);
-        h->job = NULL;
-        pthread_cond_broadcast(&h->cond);
-    }
-    pthread_mutex_unlock(&h->lock);
-    return NULL;
-}
-
-static void helper_run(helper *h, void (*job)(void *), void *arg)
-{
-    if (!h->running) {
-        pthread_mutex_init(&h->lock, NULL);
-        pthread_cond_init(&h->cond, NULL);
-        h->job = NULL;
-        h->quit = 0;
-        REQUIRE(pthread_create(&h->thread, NULL, helper_main, h) == 0);
-        h->running = 1;
-    }
-    pthread_mutex_lock(&h->lock);
-    h->job = job;
-    h->arg = arg;
-    pthread_cond_broadcast(&h->cond);
-    while (h->job != NULL)
-        pthread_cond_wait(&h->cond, &h->lock);
-    pthread_mutex_unlock(&h->lock);
-}
-
-/* The thread ends (its exit hooks have run when this returns). */
-static void helper_stop(helper *h)
-{
-    if (!h->running)
-        return;
-    pthread_mutex_lock(&h->lock);
-    h->quit = 1;
-    pthread_cond_broadcast(&h->cond);
-    pthread_mutex_unlock(&h->lock);
-    REQUIRE(pthread_join(h->thread, NULL) == 0);
-    pthread_cond_destroy(&h->cond);
-    pthread_mutex_destroy(&h->lock);
-    h->running = 0;
-}
 
 /* ---- what a cache looks like from outside ----------------------------- */
 
@@ -192,7 +129,7 @@ typedef struct runner {
     counted *items;
     int next_item;
     char *dump_dir, *snap_dir, *dot_path, *json_path;
-    helper helpers[THREADS];
+    job_thread helpers[THREADS]; /* [1] and [2]: each runs one call at a time */
     int has_position[THREADS];
     int step, checkpoints;
     long done;    /* allocations attempted so far */
@@ -319,13 +256,13 @@ static void call_job(void *arg)
 static int perform(runner *r, const action *a)
 {
     if (a->kind == THREAD_EXIT) {
-        helper_stop(&r->helpers[a->thread]);
+        job_thread_stop(&r->helpers[a->thread]);
         return 0;
     }
     if (a->thread == 0)
         return make_call(r, a);
     call k = {r, a, 0};
-    helper_run(&r->helpers[a->thread], call_job, &k);
+    job_thread_run(&r->helpers[a->thread], call_job, &k);
     return k.result;
 }
 
@@ -573,7 +510,7 @@ static void run_scenario(runner *r, void (*scenario)(runner *r))
     (void)ircache__fault_inject(0, 0);
     scenario(r);
     for (int t = 1; t < THREADS; t++)
-        helper_stop(&r->helpers[t]);
+        job_thread_stop(&r->helpers[t]);
     REQUIRE(r->c == NULL); /* the scenario freed it */
     long bad = counted_first_not_released_once(r->items, (size_t)r->next_item);
     CHECK_MSG(bad < 0, "N=%ld%s: payload %ld released %d times by the end", r->n, r->sticky ? " sticky" : "",

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "ircache.h"
+#include "job_thread.h"
 #include "model.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -142,71 +143,10 @@ static void choose_key(uint8_t k, const void **key, size_t *len)
 
 /* ---- the helper thread ------------------------------------------------- */
 
-/* Thread 1: runs one job at a time, handed over and waited for. It lives
- * from its first job until a THREAD_EXIT call (or the process's end), so
- * across inputs it meets new caches at the addresses of freed ones. */
-typedef struct helper {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    void (*job)(void *);
-    void *arg;
-    int quit;
-    int running;
-    pthread_t thread;
-} helper;
-
-static helper thread1 = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
-
-static void *helper_main(void *arg)
-{
-    helper *h = arg;
-    pthread_mutex_lock(&h->lock);
-    for (;;) {
-        while (h->job == NULL && !h->quit)
-            pthread_cond_wait(&h->cond, &h->lock);
-        if (h->job == NULL)
-            break;
-        void (*job)(void *) = h->job;
-        pthread_mutex_unlock(&h->lock);
-        job(h->arg);
-        pthread_mutex_lock(&h->lock);
-        h->job = NULL;
-        pthread_cond_broadcast(&h->cond);
-    }
-    pthread_mutex_unlock(&h->lock);
-    return NULL;
-}
-
-static void helper_run(helper *h, void (*job)(void *), void *arg)
-{
-    if (!h->running) {
-        h->quit = 0;
-        if (pthread_create(&h->thread, NULL, helper_main, h) != 0) {
-            perror("fuzz_trie: pthread_create");
-            abort();
-        }
-        h->running = 1;
-    }
-    pthread_mutex_lock(&h->lock);
-    h->job = job;
-    h->arg = arg;
-    pthread_cond_broadcast(&h->cond);
-    while (h->job != NULL)
-        pthread_cond_wait(&h->cond, &h->lock);
-    pthread_mutex_unlock(&h->lock);
-}
-
-static void helper_stop(helper *h)
-{
-    if (!h->running)
-        return;
-    pthread_mutex_lock(&h->lock);
-    h->quit = 1;
-    pthread_cond_broadcast(&h->cond);
-    pthread_mutex_unlock(&h->lock);
-    pthread_join(h->thread, NULL); /* its exit hooks have run when this returns */
-    h->running = 0;
-}
+/* Thread 1. It lives from its first job until a THREAD_EXIT call (or the
+ * process's end), so across inputs it meets new caches at the addresses of
+ * freed ones. */
+static job_thread thread1;
 
 /* ---- temporary files ------------------------------------------------------- */
 
@@ -244,7 +184,7 @@ static void remove_temp_dir(void)
  * position as leaked at the end, never during the run. */
 static void stop_helper_at_exit(void)
 {
-    helper_stop(&thread1);
+    job_thread_stop(&thread1);
 }
 
 static void init_once(void)
@@ -588,13 +528,13 @@ static void run_call(run *r, const call *k)
     if (tracing)
         trace(k);
     if (k->kind == THREAD_EXIT) {
-        helper_stop(&thread1);
+        job_thread_stop(&thread1);
         model_thread_exit(&r->m, 1);
         check_callbacks(r);
         check_stats(r);
     } else if (k->thread == 1) {
         job j = {r, k};
-        helper_run(&thread1, call_job, &j);
+        job_thread_run(&thread1, call_job, &j);
     } else {
         make_call(r, k);
     }
