@@ -38,38 +38,33 @@ static inline uint64_t ircache__mix(uint64_t a, uint64_t b)
 #define IRCACHE__HASH_K1 0x9e3779b97f4a7c15ull
 #define IRCACHE__HASH_K2 0xd6e8feb86659fd93ull
 
-/* The two words a key of at most 16 bytes is hashed from (overlapping
- * reads rather than reads past the key). */
-static inline void ircache__hash_words16(const unsigned char *p, size_t len, uint64_t *a, uint64_t *b)
-{
-    if (len >= 8) {
-        *a = ircache__read64(p);
-        *b = ircache__read64(p + len - 8);
-    } else if (len >= 4) {
-        uint32_t lo, hi;
-        memcpy(&lo, p, 4);
-        memcpy(&hi, p + len - 4, 4);
-        *a = lo;
-        *b = hi;
-    } else if (len > 0) {
-        *a = ((uint64_t)p[0] << 16) | ((uint64_t)p[len >> 1] << 8) | p[len - 1];
-        *b = 0;
-    } else {
-        *a = *b = 0;
-    }
-}
-
 static inline uint64_t ircache__hash_final(uint64_t a, uint64_t b, size_t len, uint64_t seed)
 {
     return ircache__mix(a ^ seed ^ IRCACHE__HASH_K1, b ^ (uint64_t)len ^ IRCACHE__HASH_K2);
 }
 
-/* The hash of a key of at most 16 bytes: no loop, so that the lookup of a
- * short key in a table needs few registers. Equal to ircache__hash. */
+/* The hash of a key of at most 16 bytes, from two words (overlapping reads
+ * rather than reads past the key): no loop, so that the lookup of a short
+ * key in a table needs few registers. Equal to ircache__hash. */
 static inline uint64_t ircache__hash16(const void *key, size_t len, uint64_t seed)
 {
+    const unsigned char *p = key;
     uint64_t a, b;
-    ircache__hash_words16(key, len, &a, &b);
+    if (len >= 8) {
+        a = ircache__read64(p);
+        b = ircache__read64(p + len - 8);
+    } else if (len >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + len - 4, 4);
+        a = lo;
+        b = hi;
+    } else if (len > 0) {
+        a = ((uint64_t)p[0] << 16) | ((uint64_t)p[len >> 1] << 8) | p[len - 1];
+        b = 0;
+    } else {
+        a = b = 0;
+    }
     return ircache__hash_final(a, b, len, seed);
 }
 
@@ -84,6 +79,13 @@ static inline uint64_t ircache__hash(const void *key, size_t len, uint64_t seed)
         acc = ircache__mix(ircache__read64(p + i) ^ IRCACHE__HASH_K1 ^ acc,
                            ircache__read64(p + i + 8) ^ IRCACHE__HASH_K2);
     return ircache__hash_final(ircache__read64(p + len - 16) ^ acc, ircache__read64(p + len - 8), len, seed);
+}
+
+/* ircache__hash; short_keys (a constant at each call site): the caller
+ * knows len <= 16, and the loop disappears. */
+static inline uint64_t ircache__key_hash(const void *key, size_t len, uint64_t seed, int short_keys)
+{
+    return short_keys ? ircache__hash16(key, len, seed) : ircache__hash(key, len, seed);
 }
 
 /* The hash's low bits are nearly linear in a key that counts up (a runtime's

@@ -73,7 +73,8 @@ static IRCACHE__ALWAYS_INLINE void *ircache__lookup_found(ircache *c, ircache__p
 
 /* A lookup whose node is not in the first slot it read in table t: the
  * probing loop, out of line, so that the inline path keeps no registers for
- * it. Called inside the section the caller opened. */
+ * it. Called inside the section the caller opened. It hashes the key again:
+ * a seventh argument would turn the caller's jump into a call. */
 void *ircache__lookup_probing(ircache *c, ircache__position *p, uint64_t outer,
                               const ircache__succ_table *t, const void *key, uint32_t key_len);
 
@@ -98,7 +99,9 @@ static IRCACHE__ALWAYS_INLINE void *ircache__lookup_from(ircache *c, ircache__po
         const ircache__succ_table *t = ircache__succ_as_table(s);
         if (owned)
             return ircache__lookup_in_table_owned(c, p, outer, t, key, key_len, want);
-        ircache__node *n = ircache__succ_first_slot(t, key, key_len, c->hash_seed, short_keys);
+        ircache__node *n = ircache__succ_first_slot(t, key, key_len,
+                                                    ircache__key_hash(key, key_len, c->hash_seed, short_keys),
+                                                    short_keys);
         if (IRCACHE__UNLIKELY(n == NULL))
             return ircache__lookup_probing(c, p, outer, t, key, key_len);
         return ircache__lookup_found(c, p, outer, n, 0, NULL);

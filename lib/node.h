@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <string.h>
 
-
 struct ircache__kind;
 
 /* Flags a lookup checks before it trusts a node. */

@@ -134,15 +134,15 @@ static inline ircache__succ_table *ircache__succ_as_table(uintptr_t s)
 ircache__node *ircache__succ_probe(const ircache__succ_table *t, const void *key, uint32_t len,
                                    uint64_t hash);
 
-/* Reader side: the node in the first slot a search for key[0..len) reads in
- * table t, if it is the one; else NULL (it may still be in a later slot).
- * Most hits are there: this part of a lookup is inline and straight, the
- * probing loop is not, so that the compiler keeps no constants in saved
- * registers for it. short_keys as for ircache__node_key_equals. */
+/* Reader side: the node in the first slot a search for key[0..len), whose
+ * hash is hash, reads in table t, if it is the one; else NULL (it may still
+ * be in a later slot). Most hits are there: this part of a lookup is inline
+ * and straight, the probing loop is not, so that the compiler keeps no
+ * constants in saved registers for it. short_keys as for
+ * ircache__node_key_equals. */
 static inline ircache__node *ircache__succ_first_slot(const ircache__succ_table *t, const void *key,
-                                                      uint32_t len, uint64_t seed, int short_keys)
+                                                      uint32_t len, uint64_t hash, int short_keys)
 {
-    uint64_t hash = short_keys ? ircache__hash16(key, len, seed) : ircache__hash(key, len, seed);
     ircache__slot v = atomic_load_explicit(&t->slots[ircache__succ_start(t, hash) & t->mask], memory_order_acquire);
     if (IRCACHE__LIKELY(ircache__slot_tag_matches(v, ircache__slot_tag(hash)))) {
         ircache__node *n = ircache__slot_tagged_node(v);
@@ -156,8 +156,9 @@ static inline ircache__node *ircache__succ_first_slot(const ircache__succ_table 
 static inline ircache__node *ircache__succ_find_in_table(const ircache__succ_table *t, const void *key,
                                                          uint32_t len, uint64_t seed, int short_keys)
 {
-    ircache__node *n = ircache__succ_first_slot(t, key, len, seed, short_keys);
-    return n != NULL ? n : ircache__succ_probe(t, key, len, ircache__hash(key, len, seed));
+    uint64_t hash = ircache__key_hash(key, len, seed, short_keys);
+    ircache__node *n = ircache__succ_first_slot(t, key, len, hash, short_keys);
+    return n != NULL ? n : ircache__succ_probe(t, key, len, hash);
 }
 
 /* Reader side: the successor of parent whose key is key[0..len), or NULL. */
