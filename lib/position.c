@@ -157,6 +157,10 @@ ircache__position *ircache__position_slow(ircache *c, int create)
              * is over. */
             atomic_store_explicit(&c->shared, 1, memory_order_relaxed);
             ircache__synchronize(c, found);
+            /* Nor did it publish its clock at step marks. */
+            ircache__clock_publish(c, ircache__positions_newest_clock(c));
+            atomic_store_explicit(&found->clock, atomic_load_explicit(&c->clock, memory_order_relaxed),
+                                  memory_order_relaxed);
         }
         ircache__position_claim_first(c, found);
         ircache__unlock(c);

@@ -30,10 +30,17 @@ void ircache__trie_mark_step(ircache *c)
         return; /* a thread without a position is at the root already */
     ircache__position_reset(c, p);
     /* Publish this thread's uses, so that later lookups anywhere stamp
-     * after them; a shared write per step, not per lookup. */
+     * after them; a shared write per step, not per lookup. A thread alone
+     * in the cache need not: the next thread to register reads its clock
+     * (position.c), after waiting for this section to end. */
     uint64_t mine = atomic_load_explicit(&p->clock, memory_order_relaxed);
-    if (atomic_load_explicit(&c->clock, memory_order_relaxed) < mine)
-        ircache__clock_publish(c, mine);
+    if (atomic_load_explicit(&c->clock, memory_order_relaxed) < mine) {
+        uint64_t outer = ircache__reader_enter(c, p);
+        int shared = atomic_load_explicit(&c->shared, memory_order_acquire);
+        ircache__reader_exit(p, outer);
+        if (shared)
+            ircache__clock_publish(c, mine);
+    }
 }
 
 /* Replaced tables wait for a grace period; a thread alone in the cache

@@ -252,6 +252,45 @@ static void successors_are_listed_most_recently_used_first(void)
     free(p);
 }
 
+static void *lookup_b_from_another_thread(void *arg)
+{
+    return ircache_lookup(arg, KEY("b"));
+}
+
+/* A thread alone in a cache need not publish its clock at step marks; the
+ * next thread to arrive must still use nodes after everything the first one
+ * used before it arrived. a's hits come after b's insert, so b's stamp
+ * taken from the last insert alone would leave b behind a. Twice: the first
+ * thread is alone again once the second has gone. */
+static void a_new_thread_uses_nodes_after_the_lone_thread(void)
+{
+    ircache *c = ircache_new();
+    counted *p = counted_array(2);
+    REQUIRE(ircache_insert(c, KEY("a"), "a", &p[0], &counting_owner) == 0);
+    ircache_mark_step(c);
+    REQUIRE(ircache_insert(c, KEY("b"), "b", &p[1], &counting_owner) == 0);
+    ircache_mark_step(c);
+    for (int round = 1; round <= 2; round++) {
+        for (int i = 0; i < 3; i++) {
+            CHECK_PTR(ircache_lookup(c, KEY("a")), &p[0]);
+            ircache_mark_step(c);
+        }
+        pthread_t t;
+        void *got;
+        REQUIRE(pthread_create(&t, NULL, lookup_b_from_another_thread, c) == 0);
+        REQUIRE(pthread_join(t, &got) == 0);
+        CHECK_PTR(got, &p[1]);
+        char expected[160];
+        snprintf(expected, sizeof expected,
+                 "digraph G {\n0 -> 2\n2[label=\"b, %d hits\"]\n0 -> 1\n1[label=\"a, %d hits\"]\n}\n",
+                 round, 3 * round);
+        check_dot(c, expected);
+    }
+    ircache_free(c);
+    CHECK_INT(counted_total_releases(p, 2), 2);
+    free(p);
+}
+
 /* ---- labels that try to break the file ---------------------------------- */
 
 /* expect is the label as written between the quotes (", 0 hits" left
@@ -1004,6 +1043,7 @@ int main(void)
     RUN(reference_copy_matches_the_original);
     RUN(dot_layout_matches_pytorch_byte_for_byte);
     RUN(successors_are_listed_most_recently_used_first);
+    RUN(a_new_thread_uses_nodes_after_the_lone_thread);
     RUN(dot_labels_escape_any_bytes);
     RUN(json_dump_is_valid_for_any_bytes);
     RUN(json_dump_of_the_reference_trie_matches_its_dot);

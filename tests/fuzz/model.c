@@ -132,6 +132,24 @@ static void publish_all(model *m)
         publish(m, t);
 }
 
+static int threads_with_positions(const model *m)
+{
+    int n = 0;
+    for (int t = 0; t < MODEL_THREADS; t++)
+        n += m->has_position[t];
+    return n;
+}
+
+/* Thread t's first lookup or insert since it started. */
+static void arrive(model *m, int t)
+{
+    if (m->has_position[t])
+        return;
+    m->has_position[t] = 1;
+    if (threads_with_positions(m) == 2)
+        publish_all(m); /* the one that was alone published nothing */
+}
+
 /* ---- eviction ------------------------------------------------------------- */
 
 static int pinned(const model *m, size_t node)
@@ -227,6 +245,7 @@ static void evict(model *m)
 void *model_lookup(model *m, int thread, const void *key, size_t key_len, int want_owner)
 {
     begin_call(m);
+    arrive(m, thread);
     if (!m->enabled)
         return NULL;
     size_t i = find_successor(m, m->position[thread], key, key_len);
@@ -247,6 +266,7 @@ int model_insert(model *m, int thread, const void *key, size_t key_len, size_t l
                  void *payload)
 {
     begin_call(m);
+    arrive(m, thread);
     if (!m->enabled)
         return IRCACHE_EDISABLED;
     publish_all(m); /* every thread's uses come before an insert */
@@ -290,7 +310,8 @@ void model_mark_step(model *m, int thread)
 {
     begin_call(m);
     m->position[thread] = ROOT;
-    publish(m, thread);
+    if (threads_with_positions(m) >= 2)
+        publish(m, thread);
 }
 
 static void drop_all(model *m)
@@ -327,6 +348,7 @@ void model_thread_exit(model *m, int thread)
 {
     begin_call(m);
     m->position[thread] = ROOT;
+    m->has_position[thread] = 0;
     publish(m, thread);
     /* The next thread of this number starts at the shared clock. (It is
      * created later, at a clock as high or higher, but a thread's clock

@@ -13,7 +13,10 @@
  *   - every thread has a clock, the cache has a shared clock C;
  *   - a hit or an insert by thread T stamps the node with
  *     s = max(T's clock, C, the node's stamp) + 1, and T's clock becomes s;
- *   - a step mark of T raises C to T's clock (publishes T's uses);
+ *   - a step mark of T raises C to T's clock (publishes T's uses) while
+ *     another thread has a position in the cache; a thread alone there
+ *     publishes nothing, and the arrival of a second thread (its first
+ *     lookup or insert) raises C to every thread's clock instead;
  *   - an insert raises C to every thread's clock before it stamps, and to
  *     T's clock after; a clear raises C to every thread's clock;
  *   - T's exit raises C to T's clock; a new thread's clock starts at C.
@@ -76,6 +79,7 @@ typedef struct model {
     size_t dropped_count, dropped_capacity;
     uint64_t clock;                       /* the cache's shared clock C */
     uint64_t thread_clock[MODEL_THREADS]; /* each thread's clock */
+    int has_position[MODEL_THREADS];      /* looked up or inserted since it started */
     uint64_t next_id;
     int enabled;
     ircache_stats stats;    /* bytes not modelled (left 0) */
