@@ -32,26 +32,35 @@ static void table_place(ircache__succ_table *t, ircache__node *child, uint64_t s
     t->live++;
 }
 
-/* Tables are at most 3/8 full (MAX_LOAD_*), and a rebuilt one at most 3/16,
- * because a lookup costs little more than one at a single successor only
- * when its node is in the first slot it reads: at a load of 3/8, 83% are;
- * at 3/4, 63%. Measured: among 768 successors, a lookup took 2.5 times one
- * at a single successor in a table 3/4 full, 1.4 times in one 3/8 full.
- * A successor costs 21 to 43 bytes of table. The exception is a node's
- * first table, 4 slots for its first 2 successors, which keeps the
- * commonest fork small. */
-#define MAX_LOAD_NUM 3u
-#define MAX_LOAD_DEN 8u
+/* How full a table may get (tombstones count: they lengthen probes as
+ * entries do). A lookup costs little more than one at a single successor
+ * only when its node is in the first slot it reads; in a table 3/8 full,
+ * 81% are, 3/16 full 90%, 3/32 full 95%. The others cost a mispredicted
+ * branch, which also throws away the work of the lookups the processor had
+ * started after it. Measured among 1,536 successors: a lookup took 1.66-1.70
+ * times one at a single successor in a table 3/8 full, 1.41-1.45 times in
+ * one 3/16 full. So large tables stay at most 3/16 full (43-85 bytes of
+ * table per successor); tables of up to 32 slots (forks of up to 12
+ * successors, the common ones, whose few lines stay cached) may be 3/8
+ * full. A node's first table, 4 slots for its first 2 successors, is the
+ * exception that keeps the commonest fork small. */
+#define SMALL_TABLE_CAPACITY 32u
+
+static int within_load(uint64_t entries, uint64_t capacity)
+{
+    return entries * (capacity <= SMALL_TABLE_CAPACITY ? 8u : 16u) <= capacity * 3u;
+}
 
 /* At most 2^30 slots, so that slot counts fit 32 bits. */
 #define MAX_TABLE_CAPACITY ((uint32_t)1 << 30)
 
-/* Capacity for `live` entries plus one to come at half the maximum load,
- * or 0 past MAX_TABLE_CAPACITY. */
+/* Capacity for `live` entries at half the maximum load, so that as many
+ * inserts as a rebuild moved come before the next (a table that only grows
+ * doubles), and room for one more; 0 past MAX_TABLE_CAPACITY. */
 static uint32_t capacity_for(uint32_t live)
 {
     uint64_t capacity = MIN_TABLE_CAPACITY;
-    while (capacity * MAX_LOAD_NUM < ((uint64_t)live + 1) * 2 * MAX_LOAD_DEN)
+    while (!within_load(2 * (uint64_t)live, capacity) || !within_load((uint64_t)live + 1, capacity))
         capacity *= 2;
     return capacity <= MAX_TABLE_CAPACITY ? (uint32_t)capacity : 0;
 }
@@ -89,8 +98,7 @@ int ircache__succ_reserve(ircache *c, ircache__node *parent)
         publish_table(parent, t);
         return 0;
     }
-    /* Tombstones count: they lengthen probes as entries do. */
-    if (((uint64_t)t->used + 1) * MAX_LOAD_DEN <= ((uint64_t)t->mask + 1) * MAX_LOAD_NUM)
+    if (within_load((uint64_t)t->used + 1, (uint64_t)t->mask + 1))
         return 0;
     uint32_t capacity = capacity_for(t->live);
     if (capacity == 0)
