@@ -46,8 +46,8 @@ struct ircache {
     /* The root changes with every insert under it: a line of its own. */
     _Alignas(64) ircache__node root;
 
-    /* The latest stamp any thread published at a step mark or insert (a
-     * thread alone in the cache publishes at inserts only: position.c). */
+    /* The latest stamp published (lookup.h, ircache__next_stamp). A thread
+     * alone in the cache does not publish at step marks: position.c. */
     _Alignas(64) _Atomic uint64_t clock;
 
     /* Everything below is guarded by lock. */

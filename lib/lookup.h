@@ -12,9 +12,11 @@
 
 /* The stamp for a node the calling thread uses now: later than anything
  * this thread did, than the node's last use, and than every use published
- * to the cache's clock (step marks publish their thread's uses; inserts,
- * clears and thread exits publish every thread's), so uses ordered across
- * threads by one of those keep their order. */
+ * to the cache's clock (step marks publish their thread's uses while
+ * another thread has a position, and a thread's arrival the uses of the one
+ * alone before it; exits publish the exiting thread's, inserts and clears
+ * every thread's), so that uses ordered across threads by one of those
+ * keep their order. */
 static inline uint64_t ircache__next_stamp(ircache *c, ircache__position *p, const ircache__node *n)
 {
     uint64_t s = atomic_load_explicit(&p->clock, memory_order_relaxed);

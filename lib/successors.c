@@ -38,12 +38,13 @@ static void table_place(ircache__succ_table *t, ircache__node *child, uint64_t s
  * 81% are, 3/16 full 90%, 3/32 full 95%. The others cost a mispredicted
  * branch, which also throws away the work of the lookups the processor had
  * started after it. Measured among 1,536 successors: a lookup took 1.66-1.70
- * times one at a single successor in a table 3/8 full, 1.41-1.45 times in
+ * times one at a single successor in a table 3/8 full, 1.47-1.52 times in
  * one 3/16 full. So large tables stay at most 3/16 full (43-85 bytes of
  * table per successor); tables of up to 32 slots (forks of up to 12
  * successors, the common ones, whose few lines stay cached) may be 3/8
- * full. A node's first table, 4 slots for its first 2 successors, is the
- * exception that keeps the commonest fork small. */
+ * full, and the next size is 128 slots. A node's first table, 4 slots for
+ * its first 2 successors, is the exception that keeps the commonest fork
+ * small. */
 #define SMALL_TABLE_CAPACITY 32u
 
 static int within_load(uint64_t entries, uint64_t capacity)
@@ -55,8 +56,8 @@ static int within_load(uint64_t entries, uint64_t capacity)
 #define MAX_TABLE_CAPACITY ((uint32_t)1 << 30)
 
 /* Capacity for `live` entries at half the maximum load, so that as many
- * inserts as a rebuild moved come before the next (a table that only grows
- * doubles), and room for one more; 0 past MAX_TABLE_CAPACITY. */
+ * inserts as a rebuild moved come before the next (a large table that only
+ * grows doubles), and room for one more; 0 past MAX_TABLE_CAPACITY. */
 static uint32_t capacity_for(uint32_t live)
 {
     uint64_t capacity = MIN_TABLE_CAPACITY;

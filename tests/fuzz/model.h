@@ -16,7 +16,8 @@
  *   - a step mark of T raises C to T's clock (publishes T's uses) while
  *     another thread has a position in the cache; a thread alone there
  *     publishes nothing, and the arrival of a second thread (its first
- *     lookup or insert) raises C to every thread's clock instead;
+ *     lookup or insert with valid arguments, even on a disabled cache: the
+ *     library gives it a position then) raises C to every thread's clock;
  *   - an insert raises C to every thread's clock before it stamps, and to
  *     T's clock after; a clear raises C to every thread's clock;
  *   - T's exit raises C to T's clock; a new thread's clock starts at C.
