@@ -263,6 +263,38 @@ static void stats_bytes_grow_with_nodes(void)
     ircache_free(c);
 }
 
+/* The successor index of a wide node stays compact at every fan-out: a
+ * cache whose nodes are all successors of the root holds, beside what a
+ * chain of as many nodes holds, at most 96 bytes per successor (a table is
+ * at most 3/16 full and at least half that after it grows: 43-85 bytes per
+ * successor, plus its header). */
+static void wide_nodes_cost_few_bytes_per_successor(void)
+{
+    ircache *wide = ircache_new(), *chain = ircache_new();
+    REQUIRE(wide != NULL && chain != NULL);
+    int x;
+    char key[16];
+    uint64_t worst = 0;
+    uint32_t worst_at = 0;
+    for (uint32_t n = 1; n <= 5000; n++) {
+        memset(key, 0, sizeof key);
+        memcpy(key, &n, sizeof n);
+        ircache_mark_step(wide);
+        REQUIRE(ircache_insert(wide, key, sizeof key, "op", &x, NULL) == 0);
+        REQUIRE(ircache_insert(chain, key, sizeof key, "op", &x, NULL) == 0);
+        uint64_t index = stats_of(wide).bytes - stats_of(chain).bytes;
+        if (n >= 2 && index / n > worst) {
+            worst = index / n;
+            worst_at = n;
+        }
+        if (n >= 2)
+            CHECK_MSG(index >= 8u * n, "%" PRIu32 " successors in %" PRIu64 " bytes: less than a slot each", n, index);
+    }
+    CHECK_MSG(worst <= 96, "%" PRIu64 " bytes of index per successor at %" PRIu32 " successors", worst, worst_at);
+    ircache_free(wide);
+    ircache_free(chain);
+}
+
 /* Two runtimes in one cache: each only ever gets its own payloads back. */
 static void owned_lookup_hits_only_that_owners_nodes(void)
 {
@@ -318,6 +350,7 @@ int main(void)
     RUN(disabled_cache_neither_finds_nor_stores);
     RUN(ids_count_in_creation_order_across_clears);
     RUN(stats_bytes_grow_with_nodes);
+    RUN(wide_nodes_cost_few_bytes_per_successor);
     RUN(owned_lookup_hits_only_that_owners_nodes);
     RUN(version_matches_header);
     return check_exit_code();
