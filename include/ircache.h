@@ -242,7 +242,10 @@ IRCACHE_API void ircache_clear(ircache *c);
  * a file already at path is unchanged. A new file gets mode 0666 less the
  * umask. A path naming an existing non-regular file (a FIFO, /dev/stdout) is
  * written directly. Other threads may keep tracing; inserts and clears wait
- * until the dump is done.
+ * until the dump is done. A dump of more than a megabyte writes from a
+ * helper thread while it formats the rest (every signal blocked there,
+ * joined before the call returns; never in a process made by fork(), and
+ * never when a thread cannot be had: the calling thread writes then).
  * @param path borrowed.
  * @return 0; IRCACHE_EINVAL (NULL c, NULL or empty path), IRCACHE_ENOMEM, or
  *         IRCACHE_EIO (the path is a directory, its directory is missing or

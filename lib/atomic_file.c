@@ -17,6 +17,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "hash.h"
+#include "writer_thread.h"
 
 #define BUFFER_SIZE IRCACHE__FILE_BUFFER_SIZE
 #define TEMP_ATTEMPTS 32
@@ -146,28 +147,36 @@ int ircache__file_open(ircache__file *f, const char *path)
     return 0;
 }
 
-static void write_all(ircache__file *f, const unsigned char *p, size_t n)
+static void write_here(ircache__file *f, const void *data, size_t len)
 {
-    while (n > 0 && f->err == 0) {
-        ssize_t done = write(f->fd, p, n);
-        if (done < 0) {
-            if (errno != EINTR)
-                f->err = errno;
-            continue;
-        }
-        if (done == 0) {
-            f->err = EIO;
-            continue;
-        }
-        p += done;
-        n -= (size_t)done;
-    }
+    if (f->err == 0)
+        f->err = ircache__write_all(f->fd, data, len);
 }
 
-static void flush(ircache__file *f)
+/* The buffer is full: a helper writes it while the caller fills another,
+ * from the second buffer of a dump on (a dump of one buffer starts none). */
+static void hand_over(ircache__file *f)
 {
-    write_all(f, f->buf, f->len);
+    if (f->writer == NULL && !f->no_writer) {
+        f->writer = ircache__writer_start(f->fd, BUFFER_SIZE);
+        f->no_writer = f->writer == NULL;
+    }
+    if (f->writer != NULL)
+        f->buf = ircache__writer_hand(f->writer, f->buf, f->len, &f->err);
+    else
+        write_here(f, f->buf, f->len);
     f->len = 0;
+}
+
+/* Everything handed over is written, and the helper gone. */
+static void stop_writer(ircache__file *f)
+{
+    if (f->writer == NULL)
+        return;
+    int err = ircache__writer_finish(f->writer);
+    f->writer = NULL;
+    if (f->err == 0)
+        f->err = err;
 }
 
 void ircache__file_put_slow(ircache__file *f, const void *data, size_t len)
@@ -175,9 +184,11 @@ void ircache__file_put_slow(ircache__file *f, const void *data, size_t len)
     if (f->err != 0)
         return;
     if (f->len + len > BUFFER_SIZE) {
-        flush(f);
+        hand_over(f);
         if (len > BUFFER_SIZE) {
-            write_all(f, data, len);
+            /* Larger than a buffer: written here, after what came before. */
+            stop_writer(f);
+            write_here(f, data, len);
             return;
         }
     }
@@ -187,6 +198,7 @@ void ircache__file_put_slow(ircache__file *f, const void *data, size_t len)
 
 void ircache__file_abort(ircache__file *f)
 {
+    stop_writer(f);
     if (f->fd >= 0)
         close(f->fd);
     if (f->temp != NULL)
@@ -197,7 +209,9 @@ void ircache__file_abort(ircache__file *f)
 
 int ircache__file_commit(ircache__file *f)
 {
-    flush(f);
+    stop_writer(f);
+    write_here(f, f->buf, f->len);
+    f->len = 0;
     int err = f->err;
     if (close(f->fd) != 0 && err == 0)
         err = errno;

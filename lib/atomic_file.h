@@ -21,6 +21,8 @@ typedef struct ircache__file {
     const char *shown; /* the caller's path, for messages */
     unsigned char *buf;
     size_t len;
+    struct ircache__writer *writer; /* writes full buffers meanwhile: writer_thread.h */
+    int no_writer;                  /* one could not be had: write them here */
 } ircache__file;
 
 /* Opens a writer for path. Returns 0, or IRCACHE_EINVAL / IRCACHE_ENOMEM /

@@ -131,6 +131,7 @@ static unsigned long long free_bytes(const char *dir)
 /* ---- the dumps (in the child, on the tmpfs) ----------------------------- */
 
 #define BIG 4000 /* nodes, each over 100 bytes of DOT: far over 64 KiB */
+#define BIG_MANY_BUFFERS 40000 /* over 4 MiB of DOT: four output buffers */
 #define LONG_LABEL                                                                                \
     "aten::convolution_backward_overrideable|a label as long as a runtime's debug names can be|" \
     "more"
@@ -169,23 +170,24 @@ static int dump_default(ircache *c, const char *path)
     return ircache_dump(path);
 }
 
-static void dumps_onto_a_full_disk(const char *dir)
+static void dumps_onto_a_full_disk(const char *dir, int nodes)
 {
     char *existing = path_join(dir, "trie.dot");
     char *fresh = path_join(dir, "new.dot");
     REQUIRE(write_file(existing, old_dump) == 0);
+    (void)unlink(fresh); /* left by an earlier case in this directory */
 
     ircache *c = ircache_new();
     REQUIRE(c != NULL);
-    counted *items = counted_array(BIG);
+    counted *items = counted_array((size_t)nodes);
     char key[32];
-    for (int i = 0; i < BIG; i++) {
+    for (int i = 0; i < nodes; i++) {
         if (i % 100 == 0)
             ircache_mark_step(c);
         snprintf(key, sizeof key, "k%d", i);
         REQUIRE(ircache_insert(c, KEY(key), LONG_LABEL, &items[i], &counting_owner) == 0);
     }
-    CHECK_MSG(free_bytes(dir) < (unsigned long long)BIG * 100, "%llu bytes free: not a full disk",
+    CHECK_MSG(free_bytes(dir) < (unsigned long long)nodes * 100, "%llu bytes free: not a full disk",
               free_bytes(dir));
 
     /* Over an existing file: it stays as it was. */
@@ -200,7 +202,7 @@ static void dumps_onto_a_full_disk(const char *dir)
 
     /* The default cache, the same. */
     ircache_reset();
-    for (int i = 0; i < BIG; i++) {
+    for (int i = 0; i < nodes; i++) {
         if (i % 100 == 0)
             ircache_mark_step(ircache_default());
         snprintf(key, sizeof key, "k%d", i);
@@ -212,7 +214,7 @@ static void dumps_onto_a_full_disk(const char *dir)
 
     /* Dumps that fit succeed, over the old file and as a new one. */
     ircache_clear(c);
-    CHECK_INT(counted_first_not_released_once(items, BIG), -1);
+    CHECK_INT(counted_first_not_released_once(items, (size_t)nodes), -1);
     int small[3];
     for (int i = 0; i < 3; i++) {
         snprintf(key, sizeof key, "small%d", i);
@@ -237,7 +239,14 @@ static const char *mount_dir;
 
 static void dumps_onto_a_full_disk_here(void)
 {
-    dumps_onto_a_full_disk(mount_dir);
+    dumps_onto_a_full_disk(mount_dir, BIG);
+}
+
+/* Dumps of several output buffers: from the second on, a helper thread
+ * writes them (lib/writer_thread.h), and its write error is what fails. */
+static void large_dumps_onto_a_full_disk_here(void)
+{
+    dumps_onto_a_full_disk(mount_dir, BIG_MANY_BUFFERS);
 }
 
 /* In the child: the tmpfs, then the case; returns the exit status. */
@@ -250,6 +259,7 @@ static int child_main(void)
     }
     CHECK(is_mounted(mount_dir));
     RUN(dumps_onto_a_full_disk_here);
+    RUN(large_dumps_onto_a_full_disk_here);
     return check_exit_code();
 }
 

@@ -1,0 +1,36 @@
+/* writer_thread.h - a large dump's write() calls on a thread of their own.
+ *
+ * Formatting a dump and copying its bytes into the kernel take about as
+ * long as each other, so a dump that fills more than one buffer hands each
+ * full buffer to a helper thread and formats the next one meanwhile. The
+ * helper only calls write(); it blocks every signal, calls nothing else in
+ * the library and is joined before the dump returns. Whenever it cannot be
+ * had (no memory, no thread, a process made by fork(), which should start
+ * no thread), the caller writes the buffers itself. */
+#ifndef IRCACHE_WRITER_THREAD_H
+#define IRCACHE_WRITER_THREAD_H
+
+#include <stddef.h>
+
+/* Writes p[0..n) to fd whole, retrying after EINTR. Returns 0 or the errno
+ * of the failed write (EIO for a write that wrote nothing). */
+int ircache__write_all(int fd, const void *p, size_t n);
+
+typedef struct ircache__writer ircache__writer;
+
+/* Starts a helper that writes to fd, with a spare buffer of buffer_size
+ * bytes; NULL when either cannot be had (nothing to clean up then). */
+ircache__writer *ircache__writer_start(int fd, size_t buffer_size);
+
+/* Hands buf[0..len) to the helper, once it has written the buffer handed
+ * before, and returns that one for the caller to fill next. *err becomes
+ * the errno of the first failed write so far, or stays as it is; after a
+ * failure nothing more is written. */
+unsigned char *ircache__writer_hand(ircache__writer *w, unsigned char *buf, size_t len, int *err);
+
+/* Waits until everything handed over is written, then stops and joins the
+ * helper and frees it with the buffer it holds. Returns 0 or the errno of
+ * the first failed write. */
+int ircache__writer_finish(ircache__writer *w);
+
+#endif
