@@ -624,7 +624,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    Settings cfg = quick ? Settings{5, 200, 200000, 100, 0.05, 40} : Settings{15, 1000, 1000000, 1000, 0.2, 400};
+    Settings cfg = quick ? Settings{5, 200, 200000, 1000, 0.05, 40} : Settings{15, 1000, 1000000, 1000, 0.2, 400};
     std::printf("libircache %s vs a PyTorch-style trie (std::list successors, thread-local, no lock)\n",
                 ircache_version());
     std::printf("%-28s %10s %10s %9s   %-26s %s\n", "workload", "ours", "baseline", "ratio", "target", "");
