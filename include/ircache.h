@@ -244,8 +244,10 @@ IRCACHE_API void ircache_clear(ircache *c);
  * written directly. Other threads may keep tracing; inserts and clears wait
  * until the dump is done. A dump of more than a megabyte writes from a
  * helper thread while it formats the rest (every signal blocked there,
- * joined before the call returns; never in a process made by fork(), and
- * never when a thread cannot be had: the calling thread writes then).
+ * joined before the call returns; never in a process forked after the
+ * library was loaded, nor when a thread cannot be had: the calling thread
+ * writes then). Either way a write that fails with EPIPE or EFBIG raises
+ * SIGPIPE or SIGXFSZ in the calling thread, as its own write would.
  * @param path borrowed.
  * @return 0; IRCACHE_EINVAL (NULL c, NULL or empty path), IRCACHE_ENOMEM, or
  *         IRCACHE_EIO (the path is a directory, its directory is missing or

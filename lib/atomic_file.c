@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,6 +154,23 @@ static void write_here(ircache__file *f, const void *data, size_t len)
         f->err = ircache__write_all(f->fd, data, len);
 }
 
+/* A write of the helper failed with err. The helper blocks every signal,
+ * so the one the kernel would have sent the caller for its own write
+ * (SIGPIPE for a pipe without a reader, SIGXFSZ past RLIMIT_FSIZE) is
+ * raised here: a dump behaves the same whichever thread wrote the bytes. */
+static void take_helper_error(ircache__file *f, int err)
+{
+    if (err == 0 || f->err != 0)
+        return;
+    f->err = err;
+    if (err == EPIPE)
+        (void)raise(SIGPIPE);
+#ifdef SIGXFSZ
+    else if (err == EFBIG)
+        (void)raise(SIGXFSZ);
+#endif
+}
+
 /* The buffer is full: a helper writes it while the caller fills another,
  * from the second buffer of a dump on (a dump of one buffer starts none). */
 static void hand_over(ircache__file *f)
@@ -161,10 +179,13 @@ static void hand_over(ircache__file *f)
         f->writer = ircache__writer_start(f->fd, BUFFER_SIZE);
         f->no_writer = f->writer == NULL;
     }
-    if (f->writer != NULL)
-        f->buf = ircache__writer_hand(f->writer, f->buf, f->len, &f->err);
-    else
+    if (f->writer != NULL) {
+        int err = 0;
+        f->buf = ircache__writer_hand(f->writer, f->buf, f->len, &err);
+        take_helper_error(f, err);
+    } else {
         write_here(f, f->buf, f->len);
+    }
     f->len = 0;
 }
 
@@ -175,23 +196,24 @@ static void stop_writer(ircache__file *f)
         return;
     int err = ircache__writer_finish(f->writer);
     f->writer = NULL;
-    if (f->err == 0)
-        f->err = err;
+    take_helper_error(f, err);
 }
 
 void ircache__file_put_slow(ircache__file *f, const void *data, size_t len)
 {
     if (f->err != 0)
         return;
-    if (f->len + len > BUFFER_SIZE) {
-        hand_over(f);
-        if (len > BUFFER_SIZE) {
-            /* Larger than a buffer: written here, after what came before. */
-            stop_writer(f);
-            write_here(f, data, len);
-            return;
-        }
+    if (len > BUFFER_SIZE) {
+        /* Larger than a buffer: written here, after what came before (and
+         * no helper started for it). */
+        stop_writer(f);
+        write_here(f, f->buf, f->len);
+        f->len = 0;
+        write_here(f, data, len);
+        return;
     }
+    if (f->len + len > BUFFER_SIZE)
+        hand_over(f);
     memcpy(f->buf + f->len, data, len);
     f->len += len;
 }

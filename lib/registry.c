@@ -14,7 +14,6 @@
 static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
 static ircache *registry_head;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-_Atomic int ircache__forked_child;
 
 void ircache__registry_lock(void)
 {
@@ -42,7 +41,6 @@ static void after_fork_in_parent(void)
 
 static void after_fork_in_child(void)
 {
-    atomic_store_explicit(&ircache__forked_child, 1, memory_order_relaxed);
     for (ircache *c = registry_head; c != NULL; c = c->registry_next) {
         ircache__positions_forget_other_threads(c);
         /* Graves of threads that do not exist here: their nodes stay in the

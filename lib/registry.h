@@ -3,8 +3,6 @@
 #ifndef IRCACHE_REGISTRY_H
 #define IRCACHE_REGISTRY_H
 
-#include <stdatomic.h>
-
 #include "cache.h"
 
 void ircache__registry_lock(void);
@@ -15,9 +13,5 @@ void ircache__registry_add(ircache *c);
 
 /* Removes c; registry lock held by the caller. */
 void ircache__registry_remove_locked(ircache *c);
-
-/* 1 in a process made by fork() after this library was in use: such a
- * child (of a process that may have had threads) starts no thread. */
-extern _Atomic int ircache__forked_child;
 
 #endif

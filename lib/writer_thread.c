@@ -1,4 +1,6 @@
 /* writer_thread.c - the helper thread of writer_thread.h. */
+#define _POSIX_C_SOURCE 200809L /* sigset_t, pthread_sigmask */
+
 #include "writer_thread.h"
 
 #include <errno.h>
@@ -7,7 +9,6 @@
 #include <unistd.h>
 
 #include "alloc.h"
-#include "registry.h"
 
 int ircache__write_all(int fd, const void *p, size_t n)
 {
@@ -64,28 +65,33 @@ static void *write_handed_buffers(void *arg)
     return NULL;
 }
 
-/* A small stack: the helper only loops over write(). */
-#define HELPER_STACK (64u * 1024u)
-
 static int start_thread(ircache__writer *w)
 {
-    pthread_attr_t attr;
-    if (pthread_attr_init(&attr) != 0)
-        return -1;
-    (void)pthread_attr_setstacksize(&attr, HELPER_STACK); /* the default will do too */
-    /* Signals meant for the process go to its own threads, never to ours. */
+    /* Signals meant for the process go to its own threads, never to ours
+     * (the caller raises SIGPIPE and SIGXFSZ itself: atomic_file.c). */
     sigset_t all, old;
     sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&w->thread, &attr, write_handed_buffers, w);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
+    if (pthread_sigmask(SIG_SETMASK, &all, &old) != 0)
+        return -1;
+    int rc = pthread_create(&w->thread, NULL, write_handed_buffers, w);
+    (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc == 0 ? 0 : -1;
 }
 
+/* The process that loaded the library: a process forked from it (of a
+ * parent that may have had threads) starts none. */
+static pid_t loaded_by;
+
+#if defined(__GNUC__)
+__attribute__((constructor)) static void note_loading_process(void)
+{
+    loaded_by = getpid();
+}
+#endif
+
 ircache__writer *ircache__writer_start(int fd, size_t buffer_size)
 {
-    if (atomic_load_explicit(&ircache__forked_child, memory_order_relaxed))
+    if (getpid() != loaded_by)
         return NULL;
     ircache__writer *w = ircache__malloc(sizeof *w);
     if (w == NULL)

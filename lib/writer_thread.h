@@ -5,8 +5,9 @@
  * full buffer to a helper thread and formats the next one meanwhile. The
  * helper only calls write(); it blocks every signal, calls nothing else in
  * the library and is joined before the dump returns. Whenever it cannot be
- * had (no memory, no thread, a process made by fork(), which should start
- * no thread), the caller writes the buffers itself. */
+ * had (no memory, no thread, a process forked after the library was
+ * loaded, which should start no thread), the caller writes the buffers
+ * itself. */
 #ifndef IRCACHE_WRITER_THREAD_H
 #define IRCACHE_WRITER_THREAD_H
 

@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +16,8 @@
 #include "alloc.h"
 #include "atomic_file.h"
 #include "check.h"
+#include "dotfile.h"
+#include "ircache.h"
 #include "support.h"
 #include "writer_thread.h"
 
@@ -135,7 +139,7 @@ static void a_large_file_is_whole_with_or_without_the_helper(int helper)
 {
     char *dir = make_temp_dir();
     char *path = path_join(dir, "large.dot");
-    size_t total = 3 * IRCACHE__FILE_BUFFER_SIZE + 12345;
+    size_t total = 5 * IRCACHE__FILE_BUFFER_SIZE + 12345;
     unsigned char *want = malloc(total);
     REQUIRE(want != NULL);
     for (size_t i = 0; i < total; i++)
@@ -147,6 +151,11 @@ static void a_large_file_is_whole_with_or_without_the_helper(int helper)
     size_t at = 0, piece = 1;
     while (at < total) {
         size_t n = piece < total - at ? piece : total - at;
+        /* Once past the first buffer, one piece larger than a buffer: it
+         * goes after everything the helper still has to write. */
+        if (at > IRCACHE__FILE_BUFFER_SIZE + 1000 && at < 2 * IRCACHE__FILE_BUFFER_SIZE &&
+            total - at > IRCACHE__FILE_BUFFER_SIZE * 3 / 2)
+            n = IRCACHE__FILE_BUFFER_SIZE * 3 / 2;
         ircache__file_put(&f, want + at, n);
         at += n;
         piece = piece * 3 % 4093 + 1;
@@ -175,14 +184,75 @@ static void a_large_file_is_whole_without_the_helper(void)
     a_large_file_is_whole_with_or_without_the_helper(0);
 }
 
+/* A dump past RLIMIT_FSIZE, crossed in a buffer the helper writes: the
+ * dump fails with EFBIG, leaves no temporary file and the old file as it
+ * was, and the process gets one SIGXFSZ, as it would from its own write. */
+static volatile sig_atomic_t xfsz_signals;
+
+static void count_xfsz(int sig)
+{
+    (void)sig;
+    xfsz_signals++;
+}
+
+static void a_dump_past_the_file_size_limit_fails_whole(void)
+{
+    ircache *c = ircache_new();
+    REQUIRE(c != NULL);
+    static int x;
+    char key[32];
+    for (int i = 0; i < 40000; i++) { /* over 4 MiB of DOT */
+        if (i % 100 == 0)
+            ircache_mark_step(c);
+        snprintf(key, sizeof key, "k%d", i);
+        REQUIRE(ircache_insert(c, key, strlen(key), "a label long enough to make a megabyte quickly", &x, NULL) == 0);
+    }
+    char *dir = make_temp_dir();
+    char *path = path_join(dir, "trie.dot");
+    const char old_text[] = "digraph G {\n}\n";
+    FILE *old_file = fopen(path, "w");
+    REQUIRE(old_file != NULL && fputs(old_text, old_file) >= 0 && fclose(old_file) == 0);
+
+    struct sigaction count = {0}, before;
+    count.sa_handler = count_xfsz;
+    sigemptyset(&count.sa_mask);
+    REQUIRE(sigaction(SIGXFSZ, &count, &before) == 0);
+    struct rlimit limit, lowered;
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &limit) == 0);
+    lowered = limit;
+    lowered.rlim_cur = 2 * IRCACHE__FILE_BUFFER_SIZE + IRCACHE__FILE_BUFFER_SIZE / 2;
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &lowered) == 0);
+    xfsz_signals = 0;
+    int rc = ircache_dump_dot(c, path);
+    int err = ircache_last_errno();
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &limit) == 0);
+    REQUIRE(sigaction(SIGXFSZ, &before, NULL) == 0);
+
+    CHECK_INT(rc, IRCACHE_EIO);
+    CHECK_INT(err, EFBIG);
+    CHECK_INT((int)xfsz_signals, 1);
+    CHECK_INT(count_temp_files(dir), 0);
+    size_t len = 0;
+    char *text = read_file(path, &len);
+    CHECK_MSG(text != NULL && strcmp(text, old_text) == 0, "the old file changed");
+    free(text);
+    /* And with the limit gone, the same dump succeeds. */
+    CHECK_INT(ircache_dump_dot(c, path), 0);
+    ircache_free(c);
+    free(path);
+    remove_temp_dir(dir);
+}
+
 int main(void)
 {
     /* SIGPIPE as a process gets it by default (it kills): the helper's
      * write into a pipe without a reader must not. */
+    signal(SIGPIPE, SIG_DFL);
     RUN(buffers_arrive_whole_and_in_order);
     RUN(a_failed_write_is_reported_and_ends_the_writing);
     RUN(a_large_file_is_whole_with_the_helper);
     RUN(a_large_file_is_whole_without_the_helper);
+    RUN(a_dump_past_the_file_size_limit_fails_whole);
     /* This thread's own write into such a pipe would. */
     signal(SIGPIPE, SIG_IGN);
     RUN(write_all_writes_everything_or_says_why);
