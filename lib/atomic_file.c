@@ -199,6 +199,14 @@ static void stop_writer(ircache__file *f)
     take_helper_error(f, err);
 }
 
+/* Everything put so far is written: the helper's buffers, then the rest. */
+static void write_out(ircache__file *f)
+{
+    stop_writer(f);
+    write_here(f, f->buf, f->len);
+    f->len = 0;
+}
+
 void ircache__file_put_slow(ircache__file *f, const void *data, size_t len)
 {
     if (f->err != 0)
@@ -206,9 +214,7 @@ void ircache__file_put_slow(ircache__file *f, const void *data, size_t len)
     if (len > BUFFER_SIZE) {
         /* Larger than a buffer: written here, after what came before (and
          * no helper started for it). */
-        stop_writer(f);
-        write_here(f, f->buf, f->len);
-        f->len = 0;
+        write_out(f);
         write_here(f, data, len);
         return;
     }
@@ -231,9 +237,7 @@ void ircache__file_abort(ircache__file *f)
 
 int ircache__file_commit(ircache__file *f)
 {
-    stop_writer(f);
-    write_here(f, f->buf, f->len);
-    f->len = 0;
+    write_out(f);
     int err = f->err;
     if (close(f->fd) != 0 && err == 0)
         err = errno;

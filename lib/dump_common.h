@@ -18,4 +18,7 @@ int ircache__dump_with(ircache *c, const char *path, const char *header, const c
 /* A dump line is built in memory and written at once when it fits here. */
 #define IRCACHE__DUMP_LINE 160
 
+/* Copies string literal s to p, returns the end. */
+#define IRCACHE__LITERAL(p, s) (memcpy((p), (s), sizeof(s) - 1), (p) + sizeof(s) - 1)
+
 #endif

@@ -7,22 +7,20 @@
 
 #include "dump_common.h"
 
-#define LITERAL(p, s) (memcpy((p), (s), sizeof(s) - 1), (p) + sizeof(s) - 1)
-
 static void put_node(ircache__file *f, const ircache__node *n, const ircache__text *label)
 {
     if (n->parent == NULL)
         return; /* the root: id 0, no line of its own */
     char line[IRCACHE__DUMP_LINE];
     char *p = ircache__decimal(line, ircache__node_id(n->parent));
-    p = LITERAL(p, " -> ");
+    p = IRCACHE__LITERAL(p, " -> ");
     char *id = p; /* written once, copied to the label line */
     p = ircache__decimal(p, ircache__node_id(n));
     size_t id_len = (size_t)(p - id);
     *p++ = '\n';
     memcpy(p, id, id_len);
     p += id_len;
-    p = LITERAL(p, "[label=\"");
+    p = IRCACHE__LITERAL(p, "[label=\"");
     /* Two numbers of 20 digits and the literals around them fit with room
      * to spare; a label that does not is written on its own. */
     if (label->len <= sizeof line - (size_t)(p - line) - 32) {
@@ -34,9 +32,9 @@ static void put_node(ircache__file *f, const ircache__node *n, const ircache__te
         ircache__file_put(f, label->data, label->len);
         p = line;
     }
-    p = LITERAL(p, ", ");
+    p = IRCACHE__LITERAL(p, ", ");
     p = ircache__decimal(p, ircache__node_hits(n));
-    p = LITERAL(p, " hits\"]\n");
+    p = IRCACHE__LITERAL(p, " hits\"]\n");
     ircache__file_put(f, line, (size_t)(p - line));
 }
 

@@ -3,8 +3,6 @@
 
 #include "dump_common.h"
 
-#define LITERAL(p, s) (memcpy((p), (s), sizeof(s) - 1), (p) + sizeof(s) - 1)
-
 static void put_hex(ircache__file *f, const unsigned char *bytes, uint32_t len)
 {
     static const char digits[] = "0123456789abcdef";
@@ -29,16 +27,16 @@ static void put_node(ircache__file *f, const ircache__node *n, const ircache__te
         return;
     }
     char line[IRCACHE__DUMP_LINE];
-    char *p = LITERAL(line, ",\n{\"id\": ");
+    char *p = IRCACHE__LITERAL(line, ",\n{\"id\": ");
     p = ircache__decimal(p, ircache__node_id(n));
-    p = LITERAL(p, ", \"parent\": ");
+    p = IRCACHE__LITERAL(p, ", \"parent\": ");
     p = ircache__decimal(p, ircache__node_id(n->parent));
-    p = LITERAL(p, ", \"op\": \"");
+    p = IRCACHE__LITERAL(p, ", \"op\": \"");
     ircache__file_put(f, line, (size_t)(p - line));
     ircache__file_put(f, label->data, label->len);
-    p = LITERAL(line, "\", \"hits\": ");
+    p = IRCACHE__LITERAL(line, "\", \"hits\": ");
     p = ircache__decimal(p, ircache__node_hits(n));
-    p = LITERAL(p, ", \"key\": \"");
+    p = IRCACHE__LITERAL(p, ", \"key\": \"");
     ircache__file_put(f, line, (size_t)(p - line));
     put_hex(f, ircache__node_key(n), ircache__node_key_len(n));
     ircache__file_put(f, "\"}", 2);

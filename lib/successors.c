@@ -57,11 +57,12 @@ static int within_load(uint64_t entries, uint64_t capacity)
 
 /* Capacity for `live` entries at half the maximum load, so that as many
  * inserts as a rebuild moved come before the next (a large table that only
- * grows doubles), and room for one more; 0 past MAX_TABLE_CAPACITY. */
+ * grows doubles), and so with room for one more (2 * live >= live + 1 when
+ * live >= 1; an empty table's 4 slots hold one); 0 past MAX_TABLE_CAPACITY. */
 static uint32_t capacity_for(uint32_t live)
 {
     uint64_t capacity = MIN_TABLE_CAPACITY;
-    while (!within_load(2 * (uint64_t)live, capacity) || !within_load((uint64_t)live + 1, capacity))
+    while (!within_load(2 * (uint64_t)live, capacity))
         capacity *= 2;
     return capacity <= MAX_TABLE_CAPACITY ? (uint32_t)capacity : 0;
 }
