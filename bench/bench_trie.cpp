@@ -144,6 +144,12 @@ void row(const char *name, const Pair &p, const char *target, bool met)
                 met ? "met" : "NOT MET");
 }
 
+// A comparison with no target: a note where the verdict would be.
+void row_note(const char *name, const Pair &p, const char *note)
+{
+    std::printf("%-28s %10.2f %10.2f %8.2fx   %s\n", name, p.ours, p.base, p.ratio, note);
+}
+
 void row_ours(const char *name, double ours, const char *unit)
 {
     std::printf("%-28s %10.2f %10s %9s   %s\n", name, ours, "-", "-", unit);
@@ -473,16 +479,14 @@ void bench_fanout(const Settings &cfg)
     FanOut most = make_fanout(1536, cfg.fanout_lookups);
     ircache *c = fanout_cache(most, payloads);
     Pair q = compare(cfg.repeats, [&] { return fanout_ours(c, most); }, [&] { return fanout_ours(c1, one); });
-    std::printf("%-28s %10.2f %10.2f %8.2fx   %s\n", "ours: fan-out 1536 / 1", q.ours, q.base, q.ratio,
-                "(table 3/16 full: its worst)");
+    row_note("ours: fan-out 1536 / 1", q, "(table 3/16 full: its worst)");
     ircache_free(c);
     // The same 1024-successor table with lookups among 64 of its keys only:
     // what the table costs when its nodes stay in the first-level cache.
     FanOut hot = make_fanout(1024, cfg.fanout_lookups, 64);
     c = fanout_cache(hot, payloads);
     q = compare(cfg.repeats, [&] { return fanout_ours(c, hot); }, [&] { return fanout_ours(c1, one); });
-    std::printf("%-28s %10.2f %10.2f %8.2fx   %s\n", "ours: 1024, 64 used / 1", q.ours, q.base, q.ratio,
-                "(nodes in L1: the table alone)");
+    row_note("ours: 1024, 64 used / 1", q, "(nodes in L1: the table alone)");
     ircache_free(c);
     ircache_free(c1);
 }
