@@ -75,6 +75,14 @@ static inline int key_ok(const ircache *c, const void *key, size_t key_len)
     return c != NULL && (key != NULL || key_len == 0) && key_len <= UINT32_MAX;
 }
 
+/* A lookup's answer to a bad argument, reached by a jump: the lookup itself
+ * then needs no stack frame. */
+static IRCACHE__COLD void *lookup_refused(const ircache *c, const void *key, size_t key_len)
+{
+    bad_key(c, key, key_len, "lookup");
+    return NULL;
+}
+
 /* Both lookups; owned and owner are constants at each call (see lookup.h). */
 static IRCACHE__ALWAYS_INLINE void *lookup(ircache *c, const void *key, size_t key_len, int owned,
                                            const ircache_owner *owner)
@@ -82,10 +90,8 @@ static IRCACHE__ALWAYS_INLINE void *lookup(ircache *c, const void *key, size_t k
     ircache__position *p = ircache__position_fast(c);
     if (IRCACHE__LIKELY(p != NULL && ircache__short_key_ok(key, key_len)))
         return ircache__lookup_from(c, p, key, (uint32_t)key_len, 1, owned, owner);
-    if (!key_ok(c, key, key_len)) {
-        bad_key(c, key, key_len, "lookup");
-        return NULL;
-    }
+    if (!key_ok(c, key, key_len))
+        return lookup_refused(c, key, key_len);
     return ircache__lookup_general(c, key, (uint32_t)key_len, owned, owner);
 }
 
@@ -180,7 +186,10 @@ IRCACHE_API int ircache_set_enabled(ircache *c, int enabled)
 {
     if (c == NULL)
         return ircache__fail(IRCACHE_EINVAL, "set_enabled: the cache is NULL");
-    atomic_store_explicit(&c->enabled, enabled != 0, memory_order_relaxed);
+    if (enabled)
+        atomic_fetch_and_explicit(&c->gate, ~(uint64_t)IRCACHE__GATE_DISABLED, memory_order_relaxed);
+    else
+        atomic_fetch_or_explicit(&c->gate, IRCACHE__GATE_DISABLED, memory_order_relaxed);
     return 0;
 }
 
@@ -188,7 +197,7 @@ IRCACHE_API int ircache_is_enabled(ircache *c)
 {
     if (c == NULL)
         return ircache__fail(IRCACHE_EINVAL, "is_enabled: the cache is NULL");
-    return atomic_load_explicit(&c->enabled, memory_order_relaxed);
+    return !(atomic_load_explicit(&c->gate, memory_order_relaxed) & IRCACHE__GATE_DISABLED);
 }
 
 IRCACHE_API const char *ircache_version(void)

@@ -20,6 +20,24 @@
 typedef struct ircache__position ircache__position;
 typedef struct ircache__succ_table ircache__succ_table;
 
+/* The low bits of ircache.gate. A position's gen never has them, so that
+ * a lookup that finds gate equal to it knows at once that the cache is
+ * enabled, that it needs no fence and that no clear moved it to the root. */
+#define IRCACHE__GATE_DISABLED 1u /* ircache_set_enabled(c, 0) */
+#define IRCACHE__GATE_FENCE 2u    /* lookups fence on entry (reclaim.c) */
+#define IRCACHE__GATE_FLAGS ((uint64_t)3)
+#define IRCACHE__GATE_GEN_ONE ((uint64_t)4) /* a clear adds it */
+
+static inline uint64_t ircache__gate_gen(uint64_t gate)
+{
+    return gate & ~IRCACHE__GATE_FLAGS;
+}
+
+/* The values of ircache.shared. */
+#define IRCACHE__ALONE 0        /* at most one thread, whose clock is ahead of every stamp */
+#define IRCACHE__SHARED 1       /* two threads or more */
+#define IRCACHE__ALONE_BEHIND 2 /* one thread, behind the clock a departed one published */
+
 typedef struct ircache__lru_entry {
     uint64_t stamp;
     ircache__node *node;
@@ -28,12 +46,15 @@ typedef struct ircache__lru_entry {
 struct ircache {
     /* Read by every lookup, written rarely: one cache line of its own. */
     _Alignas(64) _Atomic uint64_t epoch; /* grace-period counter, never 0 */
-    _Atomic uint64_t gen;                /* clears so far: positions of an older gen are at the root */
-    _Atomic int enabled;
-    /* 1 while more than one thread has a position here: hit counts then
-     * need a read-modify-write. A thread's registration sets it and waits
-     * for a grace period before its first lookup, so that every lookup that
-     * read 0 is over by then; the last but one to leave clears it with a
+    /* The generation (clears so far) and the IRCACHE__GATE_* flags in one
+     * word, so that a lookup checks all three with one comparison against
+     * its position's gen: see below. */
+    _Atomic uint64_t gate;
+    /* IRCACHE__SHARED while more than one thread has a position here: hit
+     * counts then need a read-modify-write and stamps the cache's clock. A
+     * thread's registration sets it and waits for a grace period before its
+     * first lookup, so that every lookup that read IRCACHE__ALONE is over by
+     * then; the last but one to leave sets IRCACHE__ALONE_BEHIND with a
      * release (position.c). */
     _Atomic int shared;
     uint64_t serial;                     /* unique per cache in this process */
@@ -76,7 +97,7 @@ struct ircache__position {
     /* Written by the owning thread on every lookup. */
     _Alignas(64) _Atomic uint64_t active; /* epoch seen on entering a lookup, 0 outside */
     _Atomic(ircache__node *) node;
-    _Atomic uint64_t gen;                 /* the cache's gen when node was set */
+    _Atomic uint64_t gen;                 /* the cache's gate, flags clear, when node was set */
     _Atomic uint64_t hits, misses;
     _Atomic uint64_t clock;               /* this thread's last stamp (read under lock by others) */
     /* Owner's bookkeeping. */

@@ -43,7 +43,7 @@ static void create_default(void)
     if (max_nodes != 0)
         (void)ircache__trie_set_max_nodes(&default_cache, max_nodes);
     if (disabled_by_environment())
-        atomic_store(&default_cache.enabled, 0);
+        atomic_fetch_or(&default_cache.gate, IRCACHE__GATE_DISABLED);
 }
 
 ircache *ircache__default(void)

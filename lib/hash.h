@@ -38,9 +38,12 @@ static inline uint64_t ircache__mix(uint64_t a, uint64_t b)
 #define IRCACHE__HASH_K1 0x9e3779b97f4a7c15ull
 #define IRCACHE__HASH_K2 0xd6e8feb86659fd93ull
 
+/* One constant, the one ircache__hash_index multiplies by, so that a lookup
+ * keeps one in a register: the seed, random per cache, needs none beside
+ * it. */
 static inline uint64_t ircache__hash_final(uint64_t a, uint64_t b, size_t len, uint64_t seed)
 {
-    return ircache__mix(a ^ seed ^ IRCACHE__HASH_K1, b ^ (uint64_t)len ^ IRCACHE__HASH_K2);
+    return ircache__mix(a ^ seed, b ^ (uint64_t)len ^ IRCACHE__HASH_K1);
 }
 
 /* The hash of a key of at most 16 bytes, from two words (overlapping reads

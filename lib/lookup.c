@@ -3,29 +3,142 @@
 
 /* Not inlined into the lookups below: they reach it by a jump and keep no
  * registers for a call. */
-IRCACHE__NOINLINE void *ircache__hit_retained(ircache__position *p, uint64_t outer, void *payload,
+IRCACHE__NOINLINE void *ircache__hit_retained(ircache__position *p, void *payload,
                                               const ircache_owner *owner)
 {
-    /* Still inside the lookup: the node cannot be dropped until the exit. */
+    /* Still inside the lookup: the node cannot be dropped until it closes. */
     owner->retain(payload, owner->ctx);
-    ircache__reader_exit(p, outer);
+    ircache__reader_close(p);
     ircache__count(&p->hits);
     return payload;
 }
 
-void *ircache__lookup_probing(ircache *c, ircache__position *p, uint64_t outer,
+void *ircache__hit_shared(ircache *c, ircache__position *p, ircache__node *n)
+{
+    int shared = atomic_load_explicit(&c->shared, memory_order_acquire);
+    ircache__node_count_hit(n, 1);
+    atomic_store_explicit(&n->stamp, ircache__next_stamp(c, p, n), memory_order_relaxed);
+    if (shared == IRCACHE__ALONE_BEHIND) {
+        /* Caught up with the clock the departed thread published: the
+         * inline path may stamp from this thread's clock alone again. An
+         * arrival meanwhile has set IRCACHE__SHARED, and the exchange fails. */
+        int behind = IRCACHE__ALONE_BEHIND;
+        atomic_compare_exchange_strong_explicit(&c->shared, &behind, IRCACHE__ALONE, memory_order_relaxed,
+                                                memory_order_relaxed);
+    }
+    return ircache__hit_finish(p, n);
+}
+
+/* Where the gate shows a flag or a clear: fences if needed, misses while
+ * disabled, and otherwise looks up from p's node, the root after a clear. */
+static IRCACHE__ALWAYS_INLINE void *lookup_gated(ircache *c, ircache__position *p,
+                                                 const void *key, uint32_t key_len, int owned,
+                                                 const ircache_owner *want)
+{
+    uint64_t gate = ircache__reader_fence_gate(c, atomic_load_explicit(&c->gate, memory_order_acquire));
+    if (gate & IRCACHE__GATE_DISABLED) {
+        /* Neither moves nor counts. */
+        ircache__reader_close(p);
+        return NULL;
+    }
+    return ircache__lookup_at(c, p, ircache__position_node_at(c, p, gate), key, key_len, 0, owned,
+                              want);
+}
+
+void *ircache__lookup_gated(ircache *c, ircache__position *p, const void *key,
+                            uint32_t key_len)
+{
+    return lookup_gated(c, p, key, key_len, 0, NULL);
+}
+
+void *ircache__lookup_gated_owned(ircache *c, ircache__position *p, const void *key,
+                                  uint32_t key_len, const ircache_owner *want)
+{
+    return lookup_gated(c, p, key, key_len, 1, want);
+}
+
+void *ircache__lookup_probing(ircache *c, ircache__position *p,
                               const ircache__succ_table *t, const void *key, uint32_t key_len)
 {
     ircache__node *n = ircache__succ_probe(t, key, key_len, ircache__hash(key, key_len, c->hash_seed));
-    return ircache__lookup_found(c, p, outer, n, 0, NULL);
+    return ircache__lookup_found(c, p, n, 0, NULL);
 }
 
-void *ircache__lookup_in_table_owned(ircache *c, ircache__position *p, uint64_t outer,
+/* The cache p is in, for the out-of-line ends of a table lookup: their
+ * caller then needs one register less (lookup_from's c is p's cache). */
+static inline ircache *cache_of(const ircache__position *p)
+{
+    return atomic_load_explicit(&p->cache, memory_order_relaxed);
+}
+
+/* The end of a lookup that found n in a table, reached by a jump. */
+static IRCACHE__NOINLINE void *found_in_table(ircache__position *p, ircache__node *n)
+{
+    return ircache__lookup_found(cache_of(p), p, n, 0, NULL);
+}
+
+/* A key not in the first slot it hashes to, or shorter than a word. */
+static IRCACHE__NOINLINE void *search_table(ircache__position *p, const ircache__succ_table *t,
+                                            const void *key, uint32_t key_len)
+{
+    ircache *c = cache_of(p);
+    ircache__node *n = ircache__succ_find_in_table(t, key, key_len, c->hash_seed, 1);
+    return ircache__lookup_found(c, p, n, 0, NULL);
+}
+
+void *ircache__lookup_in_table_short(ircache__position *p, const ircache__succ_table *t,
+                                     const void *key, size_t key_len, uint64_t seed)
+{
+    if (IRCACHE__UNLIKELY(key_len < 8))
+        return search_table(p, t, key, key_len);
+    /* Keys of 8 to 16 bytes, the usual: the two words the hash reads are
+     * the two the key comparison needs, loaded once. */
+    const unsigned char *k = key;
+    uint64_t first = ircache__load64(k), last = ircache__load64(k + key_len - 8);
+    uint64_t hash = ircache__hash_final(first, last, key_len, seed);
+    ircache__slot v = atomic_load_explicit(&t->slots[ircache__succ_start(t, hash) & t->mask], memory_order_acquire);
+    if (IRCACHE__LIKELY(ircache__slot_tag_matches(v, ircache__slot_tag(hash)))) {
+        ircache__node *n = ircache__slot_tagged_node(v);
+        const unsigned char *nk = ircache__node_key(n);
+        if (IRCACHE__LIKELY(n->key_len == key_len &&
+                            ((ircache__load64(nk) ^ first) | (ircache__load64(nk + key_len - 8) ^ last)) == 0))
+            return found_in_table(p, n);
+    }
+    return search_table(p, t, key, key_len);
+}
+
+void *ircache__lookup_in_table_owned(ircache *c, ircache__position *p,
                                      const ircache__succ_table *t, const void *key, uint32_t key_len,
                                      const ircache_owner *want)
 {
     ircache__node *n = ircache__succ_find_in_table(t, key, key_len, c->hash_seed, 0);
-    return ircache__lookup_found(c, p, outer, n, 1, want);
+    return ircache__lookup_found(c, p, n, 1, want);
+}
+
+void *ircache__lookup_nested(ircache *c, ircache__position *p, const void *key, uint32_t key_len, int owned,
+                             const ircache_owner *want)
+{
+    /* The section of the lookup whose callback this is protects this one
+     * too (and was fenced, where the cache needs it); only that lookup
+     * closes it. */
+    uint64_t gate = atomic_load_explicit(&c->gate, memory_order_acquire);
+    if (gate & IRCACHE__GATE_DISABLED)
+        return NULL;
+    ircache__node *n = ircache__succ_find(ircache__position_node_at(c, p, gate), key, key_len, c->hash_seed, 0);
+    if (n == NULL || (ircache__node_flags(n, memory_order_acquire) & IRCACHE__NODE_UNSEEN) ||
+        (owned && atomic_load_explicit(&n->kind, memory_order_relaxed)->owner != want)) {
+        ircache__count(&p->misses);
+        return NULL;
+    }
+    ircache__node_count_hit(n, atomic_load_explicit(&c->shared, memory_order_acquire) != IRCACHE__ALONE);
+    atomic_store_explicit(&n->stamp, ircache__next_stamp(c, p, n), memory_order_relaxed);
+    atomic_store_explicit(&p->node, n, memory_order_relaxed);
+    const ircache_owner *owner = atomic_load_explicit(&n->kind, memory_order_relaxed)->owner;
+    void *payload = atomic_load_explicit(&n->payload, memory_order_relaxed);
+    if (owner != NULL && owner->retain != NULL)
+        owner->retain(payload, owner->ctx);
+    ircache__count(&p->hits);
+    return payload;
 }
 
 void *ircache__lookup_general(ircache *c, const void *key, uint32_t key_len, int owned,

@@ -16,7 +16,8 @@
  * another thread has a position, and a thread's arrival the uses of the one
  * alone before it; exits publish the exiting thread's, inserts and clears
  * every thread's), so that uses ordered across threads by one of those
- * keep their order. */
+ * keep their order. A thread alone in the cache (IRCACHE__ALONE) is ahead
+ * of the other two already: its own clock suffices. */
 static inline uint64_t ircache__next_stamp(ircache *c, ircache__position *p, const ircache__node *n)
 {
     uint64_t s = atomic_load_explicit(&p->clock, memory_order_relaxed);
@@ -39,79 +40,132 @@ static inline void ircache__count(_Atomic uint64_t *counter)
 
 /* The hit's last steps when the owner wants a retain: out of line, so that
  * the path without one needs no saved registers at all. */
-void *ircache__hit_retained(ircache__position *p, uint64_t outer, void *payload,
+void *ircache__hit_retained(ircache__position *p, void *payload,
                             const ircache_owner *owner);
+
+/* A hit while the thread is not alone in the cache (c->shared is not
+ * IRCACHE__ALONE): out of line, for the same reason. */
+void *ircache__hit_shared(ircache *c, ircache__position *p, ircache__node *n);
 
 /* Every lookup the inline path does not take: long keys, and threads whose
  * position is not in their fast slot. Arguments are valid; owned as below. */
 void *ircache__lookup_general(ircache *c, const void *key, uint32_t key_len, int owned,
                               const ircache_owner *want);
 
+/* A lookup from inside another one's retain callback (which the header
+ * forbids, and which must not break anything all the same). */
+void *ircache__lookup_nested(ircache *c, ircache__position *p, const void *key, uint32_t key_len, int owned,
+                             const ircache_owner *want);
+
+/* The lookups whose gate was not their position's gen: a disabled cache,
+ * a fence to take or a clear since the position moved. Called inside the
+ * section the caller opened, without a fence. */
+void *ircache__lookup_gated(ircache *c, ircache__position *p, const void *key,
+                            uint32_t key_len);
+void *ircache__lookup_gated_owned(ircache *c, ircache__position *p, const void *key,
+                                  uint32_t key_len, const ircache_owner *want);
+
+/* The end of every hit, once counted and stamped: moves p to n and hands
+ * out the payload. */
+static IRCACHE__ALWAYS_INLINE void *ircache__hit_finish(ircache__position *p, ircache__node *n)
+{
+    atomic_store_explicit(&p->node, n, memory_order_relaxed);
+    const ircache__kind *kind = atomic_load_explicit(&n->kind, memory_order_relaxed);
+    void *payload = atomic_load_explicit(&n->payload, memory_order_relaxed);
+    const ircache_owner *owner = kind->owner;
+    if (owner != NULL && owner->retain != NULL)
+        return ircache__hit_retained(p, payload, owner);
+    ircache__reader_close(p);
+    ircache__count(&p->hits);
+    return payload;
+}
+
 /* The end of a lookup that found n (NULL: a miss) inside the section
- * ircache__reader_enter opened (outer is what it returned). owned as below. */
-static IRCACHE__ALWAYS_INLINE void *ircache__lookup_found(ircache *c, ircache__position *p, uint64_t outer,
+ * ircache__reader_open_unfenced opened. owned as below. */
+static IRCACHE__ALWAYS_INLINE void *ircache__lookup_found(ircache *c, ircache__position *p,
                                                           ircache__node *n, int owned,
                                                           const ircache_owner *want)
 {
     if (IRCACHE__UNLIKELY(n == NULL ||
                           (ircache__node_flags(n, memory_order_acquire) & IRCACHE__NODE_UNSEEN) ||
                           (owned && atomic_load_explicit(&n->kind, memory_order_relaxed)->owner != want))) {
-        ircache__reader_exit(p, outer);
+        ircache__reader_close(p);
         ircache__count(&p->misses);
         return NULL;
     }
-    ircache__node_count_hit(n, atomic_load_explicit(&c->shared, memory_order_acquire));
-    atomic_store_explicit(&n->stamp, ircache__next_stamp(c, p, n), memory_order_relaxed);
-    atomic_store_explicit(&p->node, n, memory_order_relaxed);
-    const ircache__kind *kind = atomic_load_explicit(&n->kind, memory_order_relaxed);
-    void *payload = atomic_load_explicit(&n->payload, memory_order_relaxed);
-    const ircache_owner *owner = kind->owner;
-    if (owner != NULL && owner->retain != NULL)
-        return ircache__hit_retained(p, outer, payload, owner);
-    ircache__reader_exit(p, outer);
-    ircache__count(&p->hits);
-    return payload;
+    if (IRCACHE__UNLIKELY(atomic_load_explicit(&c->shared, memory_order_acquire) != IRCACHE__ALONE))
+        return ircache__hit_shared(c, p, n);
+    /* Alone: no other thread hits n or stamps anything meanwhile. */
+    ircache__node_count_hit(n, 0);
+    uint64_t stamp = atomic_load_explicit(&p->clock, memory_order_relaxed) + 1;
+    atomic_store_explicit(&p->clock, stamp, memory_order_relaxed);
+    atomic_store_explicit(&n->stamp, stamp, memory_order_relaxed);
+    return ircache__hit_finish(p, n);
 }
+
+/* A lookup by owner among the successors in a table, out of line: its extra
+ * checks would cost the common lookups registers. */
+void *ircache__lookup_in_table_owned(ircache *c, ircache__position *p,
+                                     const ircache__succ_table *t, const void *key, uint32_t key_len,
+                                     const ircache_owner *want);
+
+/* A lookup among the successors in table t of a key of at most
+ * IRCACHE__SHORT_KEY_MAX bytes, out of line: the lookup that reaches it by
+ * a jump then needs no saved registers for the hash and the table. */
+void *ircache__lookup_in_table_short(ircache__position *p, const ircache__succ_table *t,
+                                     const void *key, size_t key_len, uint64_t seed);
 
 /* A lookup whose node is not in the first slot it read in table t: the
  * probing loop, out of line, so that the inline path keeps no registers for
  * it. Called inside the section the caller opened. It hashes the key again:
  * a seventh argument would turn the caller's jump into a call. */
-void *ircache__lookup_probing(ircache *c, ircache__position *p, uint64_t outer,
+void *ircache__lookup_probing(ircache *c, ircache__position *p,
                               const ircache__succ_table *t, const void *key, uint32_t key_len);
 
-/* A lookup by owner among the successors in a table, out of line: its extra
- * checks would cost the common lookups registers. */
-void *ircache__lookup_in_table_owned(ircache *c, ircache__position *p, uint64_t outer,
-                                     const ircache__succ_table *t, const void *key, uint32_t key_len,
-                                     const ircache_owner *want);
-
-/* short_keys and owned are constants at every call site: the checks they
- * turn off disappear. With owned, only nodes whose owner is want hit. */
-static IRCACHE__ALWAYS_INLINE void *ircache__lookup_from(ircache *c, ircache__position *p, const void *key,
-                                                         uint32_t key_len, int short_keys, int owned,
-                                                         const ircache_owner *want)
+/* The lookup among the successors of at, p's node, inside the section the
+ * caller opened. short_keys and owned are constants at every call site: the
+ * checks they turn off disappear. With owned, only nodes whose owner is
+ * want hit. */
+static IRCACHE__ALWAYS_INLINE void *ircache__lookup_at(ircache *c, ircache__position *p,
+                                                       const ircache__node *at, const void *key,
+                                                       uint32_t key_len, int short_keys, int owned,
+                                                       const ircache_owner *want)
 {
-    if (IRCACHE__UNLIKELY(!atomic_load_explicit(&c->enabled, memory_order_relaxed)))
-        return NULL;
-    uint64_t outer = ircache__reader_enter(c, p);
-    ircache__node *at = ircache__position_node(c, p);
     uintptr_t s = atomic_load_explicit(&at->succ, memory_order_acquire);
     if (IRCACHE__UNLIKELY(s & IRCACHE__SUCC_TABLE_BIT)) {
         const ircache__succ_table *t = ircache__succ_as_table(s);
         if (owned)
-            return ircache__lookup_in_table_owned(c, p, outer, t, key, key_len, want);
+            return ircache__lookup_in_table_owned(c, p, t, key, key_len, want);
+        if (short_keys)
+            return ircache__lookup_in_table_short(p, t, key, key_len, c->hash_seed);
         ircache__node *n = ircache__succ_first_slot(t, key, key_len,
                                                     ircache__key_hash(key, key_len, c->hash_seed, short_keys),
                                                     short_keys);
         if (IRCACHE__UNLIKELY(n == NULL))
-            return ircache__lookup_probing(c, p, outer, t, key, key_len);
-        return ircache__lookup_found(c, p, outer, n, 0, NULL);
+            return ircache__lookup_probing(c, p, t, key, key_len);
+        return ircache__lookup_found(c, p, n, 0, NULL);
     }
     ircache__node *only = (ircache__node *)s;
-    if (only != NULL && !ircache__node_key_equals(only, key, key_len, short_keys))
+    if (IRCACHE__UNLIKELY(only == NULL) || !ircache__node_key_equals(only, key, key_len, short_keys))
         only = NULL;
-    return ircache__lookup_found(c, p, outer, only, owned, want);
+    return ircache__lookup_found(c, p, only, owned, want);
+}
+
+/* A whole lookup from p. The gate, read once inside the section, equals
+ * p's gen in the common case: enabled, no fence, no clear since p moved. */
+static IRCACHE__ALWAYS_INLINE void *ircache__lookup_from(ircache *c, ircache__position *p, const void *key,
+                                                         uint32_t key_len, int short_keys, int owned,
+                                                         const ircache_owner *want)
+{
+    if (IRCACHE__UNLIKELY(ircache__reader_inside(p)))
+        return ircache__lookup_nested(c, p, key, key_len, owned, want);
+    ircache__reader_open_unfenced(c, p);
+    if (IRCACHE__UNLIKELY(atomic_load_explicit(&c->gate, memory_order_acquire) !=
+                          atomic_load_explicit(&p->gen, memory_order_relaxed)))
+        return owned ? ircache__lookup_gated_owned(c, p, key, key_len, want)
+                     : ircache__lookup_gated(c, p, key, key_len);
+    return ircache__lookup_at(c, p, atomic_load_explicit(&p->node, memory_order_relaxed), key,
+                              key_len, short_keys, owned, want);
 }
 
 /* 1 when the inline hit path may take this key: short and present. */

@@ -96,7 +96,8 @@ ircache__node *ircache__node_alloc(ircache__node_store *s, uint32_t key_len)
         }
     }
     atomic_init(&n->kind, NULL);
-    atomic_init(&n->len_hits, key_len);
+    atomic_init(&n->hits, 0);
+    n->key_len = key_len;
     return n;
 }
 

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "compiler.h"
+
 struct ircache__kind;
 
 /* Flags a lookup checks before it trusts a node. */
@@ -31,15 +33,14 @@ typedef struct ircache__node {
     /* label and owner; NULL marks a free slot */
     _Atomic(const struct ircache__kind *) kind;
     _Atomic uint64_t stamp;       /* last use, for MRU order and LRU eviction */
-    /* Two fields per word keep the node at 56 bytes (7 words): */
-    _Atomic uint64_t id_flags;    /* id << 8 | IRCACHE__NODE_* flags */
-    _Atomic uint64_t len_hits;    /* hits << 32 | key length */
+    _Atomic uint64_t id_flags;    /* id << 8 | IRCACHE__NODE_* flags: one word keeps the node at 56 bytes */
+    _Atomic uint32_t hits;        /* stops at 2^32 - 1 */
+    uint32_t key_len;             /* set before the node is published, then fixed */
 } ircache__node;
 
 _Static_assert(sizeof(ircache__node) == 56, "a node is 7 words before its key");
 
 #define IRCACHE__NODE_FLAG_MASK 0xffu
-#define IRCACHE__HITS_ONE ((uint64_t)1 << 32)
 
 static inline unsigned char *ircache__node_key(const ircache__node *n)
 {
@@ -69,16 +70,15 @@ static inline void ircache__node_clear_flags(ircache__node *n, uint32_t flags, m
 
 static inline uint32_t ircache__node_key_len(const ircache__node *n)
 {
-    return (uint32_t)atomic_load_explicit(&n->len_hits, memory_order_relaxed);
+    return n->key_len;
 }
 
 static inline uint64_t ircache__node_hits(const ircache__node *n)
 {
-    return atomic_load_explicit(&n->len_hits, memory_order_relaxed) >> 32;
+    return atomic_load_explicit(&n->hits, memory_order_relaxed);
 }
 
-/* The largest len_hits word: a hit count of 2^32 - 1 and any key length. */
-#define IRCACHE__HITS_FULL (~(uint64_t)0 - 0xffffffffu)
+#define IRCACHE__HITS_FULL UINT32_MAX
 
 /* Counts a hit, never past 2^32 - 1. With shared (more than one thread has
  * a position in the cache: see ircache.shared), threads may hit the node at
@@ -87,22 +87,22 @@ static inline uint64_t ircache__node_hits(const ircache__node *n)
  * locked instruction that would stall every lookup behind its loads. */
 static inline void ircache__node_count_hit(ircache__node *n, int shared)
 {
-    uint64_t word = atomic_load_explicit(&n->len_hits, memory_order_relaxed);
+    uint32_t hits = atomic_load_explicit(&n->hits, memory_order_relaxed);
     if (!shared) {
-        if (word < IRCACHE__HITS_FULL)
-            atomic_store_explicit(&n->len_hits, word + IRCACHE__HITS_ONE, memory_order_relaxed);
+        /* Branch-free: the comparison's carry is the increment. */
+        atomic_store_explicit(&n->hits, hits + (hits < IRCACHE__HITS_FULL), memory_order_relaxed);
         return;
     }
-    while (word < IRCACHE__HITS_FULL &&
-           !atomic_compare_exchange_weak_explicit(&n->len_hits, &word, word + IRCACHE__HITS_ONE,
-                                                  memory_order_relaxed, memory_order_relaxed))
+    while (hits != IRCACHE__HITS_FULL &&
+           !atomic_compare_exchange_weak_explicit(&n->hits, &hits, hits + 1, memory_order_relaxed,
+                                                  memory_order_relaxed))
         ;
 }
 
 /* Restarts the hit count (writer, while no lookup can hit n). */
 static inline void ircache__node_reset_hits(ircache__node *n)
 {
-    atomic_store_explicit(&n->len_hits, ircache__node_key_len(n), memory_order_relaxed);
+    atomic_store_explicit(&n->hits, 0, memory_order_relaxed);
 }
 
 static inline uint64_t ircache__load64(const unsigned char *p)
@@ -144,7 +144,7 @@ static inline int ircache__short_key_equals(const unsigned char *a, const unsign
 static inline int ircache__node_key_equals(const ircache__node *n, const void *key, uint32_t len,
                                            int short_keys)
 {
-    if (ircache__node_key_len(n) != len)
+    if (n->key_len != len)
         return 0;
     if (short_keys || len <= IRCACHE__SHORT_KEY_MAX)
         return ircache__short_key_equals(ircache__node_key(n), key, len);

@@ -57,11 +57,12 @@ static void fold_and_unlink(ircache *c, ircache__position *p)
     if (p->cache_next != NULL)
         p->cache_next->cache_prev = p->cache_prev;
     c->position_count--;
-    /* The thread left alone may count hits with plain stores again; the
-     * release makes the departed thread's last counts visible to it first
-     * (lookups read shared with acquire). */
+    /* The thread left alone may count hits with plain stores again, once
+     * its clock has caught up with the one published above; the release
+     * makes the departed thread's last counts and that clock visible to it
+     * first (lookups read shared with acquire). */
     if (c->position_count <= 1)
-        atomic_store_explicit(&c->shared, 0, memory_order_release);
+        atomic_store_explicit(&c->shared, IRCACHE__ALONE_BEHIND, memory_order_release);
 }
 
 static void forget_fast_slot(void)
@@ -144,7 +145,7 @@ ircache__position *ircache__position_slow(ircache *c, int create)
         found->owner = pthread_self();
         ircache__lock(c);
         atomic_init(&found->node, &c->root);
-        atomic_init(&found->gen, atomic_load_explicit(&c->gen, memory_order_relaxed));
+        atomic_init(&found->gen, ircache__gate_gen(atomic_load_explicit(&c->gate, memory_order_relaxed)));
         atomic_init(&found->clock, atomic_load_explicit(&c->clock, memory_order_relaxed));
         found->cache_next = c->positions;
         if (c->positions != NULL)
@@ -155,7 +156,7 @@ ircache__position *ircache__position_slow(ircache *c, int create)
             /* The thread that was alone counts hits with plain stores:
              * wait until each lookup of its that may have read shared as 0
              * is over. */
-            atomic_store_explicit(&c->shared, 1, memory_order_relaxed);
+            atomic_store_explicit(&c->shared, IRCACHE__SHARED, memory_order_relaxed);
             ircache__synchronize(c, found);
             /* Nor did it publish its clock at step marks. */
             ircache__clock_publish(c, ircache__positions_newest_clock(c));
@@ -185,7 +186,7 @@ uint64_t ircache__positions_newest_clock(const ircache *c)
 
 int ircache__position_pins(const ircache *c, const ircache__node *n)
 {
-    uint64_t gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
+    uint64_t gen = ircache__gate_gen(atomic_load_explicit(&c->gate, memory_order_relaxed));
     for (const ircache__position *p = c->positions; p != NULL; p = p->cache_next) {
         if (atomic_load_explicit(&p->node, memory_order_acquire) == n &&
             atomic_load_explicit(&p->gen, memory_order_relaxed) == gen)
@@ -204,7 +205,7 @@ void ircache__positions_detach(ircache *c)
     }
     c->positions = NULL;
     c->position_count = 0;
-    atomic_store_explicit(&c->shared, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->shared, IRCACHE__ALONE, memory_order_relaxed);
     if (ircache__tls.cache == c)
         forget_fast_slot();
     drop_orphans();

@@ -45,8 +45,11 @@ static IRCACHE__ALWAYS_INLINE ircache__position *ircache__position_fast(ircache 
 {
 #ifdef IRCACHE__THREAD_ID
     if (IRCACHE__LIKELY(c != NULL) &&
-        atomic_load_explicit(&c->first_thread, memory_order_acquire) == IRCACHE__THREAD_ID())
+        atomic_load_explicit(&c->first_thread, memory_order_acquire) == IRCACHE__THREAD_ID()) {
+        /* Set before first_thread was published, cleared only by this thread's exit. */
+        IRCACHE__ASSUME(c->first_position != NULL);
         return c->first_position;
+    }
 #endif
     ircache__tls_slot *slot = &ircache__tls;
     if (slot->cache == c && slot->serial == c->serial)
@@ -73,21 +76,28 @@ static inline ircache__position *ircache__position_find(ircache *c)
 static inline void ircache__position_reset(ircache *c, ircache__position *p)
 {
     atomic_store_explicit(&p->node, &c->root, memory_order_relaxed);
-    atomic_store_explicit(&p->gen, atomic_load_explicit(&c->gen, memory_order_acquire),
+    atomic_store_explicit(&p->gen, ircache__gate_gen(atomic_load_explicit(&c->gate, memory_order_acquire)),
                           memory_order_relaxed);
 }
 
-/* The node p stands on, the root if a clear happened since it moved. Owner
- * thread only. */
-static inline ircache__node *ircache__position_node(ircache *c, ircache__position *p)
+/* The node p stands on, given the gate the caller read (acquire) inside its
+ * reader section: the root if a clear happened since p moved. Owner thread
+ * only. */
+static inline ircache__node *ircache__position_node_at(ircache *c, ircache__position *p, uint64_t gate)
 {
-    uint64_t gen = atomic_load_explicit(&c->gen, memory_order_acquire);
+    uint64_t gen = ircache__gate_gen(gate);
     if (IRCACHE__UNLIKELY(atomic_load_explicit(&p->gen, memory_order_relaxed) != gen)) {
         atomic_store_explicit(&p->node, &c->root, memory_order_relaxed);
         atomic_store_explicit(&p->gen, gen, memory_order_relaxed);
         return &c->root;
     }
     return atomic_load_explicit(&p->node, memory_order_relaxed);
+}
+
+/* As ircache__position_node_at, reading the gate itself. */
+static inline ircache__node *ircache__position_node(ircache *c, ircache__position *p)
+{
+    return ircache__position_node_at(c, p, atomic_load_explicit(&c->gate, memory_order_acquire));
 }
 
 /* The newest stamp any thread's position has given (cache lock held). */

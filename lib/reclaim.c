@@ -39,21 +39,25 @@ void ircache__reclaim_init(void)
     (void)pthread_once(&membarrier_once, register_membarrier);
 }
 
-static void heavy_barrier(void)
+/* Makes every reader's earlier stores visible to the caller. */
+static void heavy_barrier(ircache *c)
 {
+    if (!(atomic_load_explicit(&c->gate, memory_order_relaxed) & IRCACHE__GATE_FENCE)) {
 #if defined(__linux__) && defined(SYS_membarrier)
-    if (!atomic_load_explicit(&ircache__reader_fence, memory_order_relaxed)) {
-        if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
+        if (!atomic_load_explicit(&ircache__reader_fence, memory_order_relaxed) &&
+            syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
             return;
+#endif
         /* Refused after it was granted (a seccomp filter installed later,
-         * say): lookups fence themselves from now on. Those already past
-         * their entry without a fence have had their store drain by the time
-         * a few scheduler rounds have passed; that is the best left to do. */
+         * say), here or for another cache: this cache's lookups fence
+         * themselves from now on. Those already past their entry without a
+         * fence have had their store drain by the time a few scheduler
+         * rounds have passed; that is the best left to do. */
         atomic_store(&ircache__reader_fence, 1);
+        atomic_fetch_or_explicit(&c->gate, IRCACHE__GATE_FENCE, memory_order_relaxed);
         for (int i = 0; i < 100; i++)
             sched_yield();
     }
-#endif
     atomic_thread_fence(memory_order_seq_cst);
 }
 
@@ -67,7 +71,7 @@ void ircache__synchronize(ircache *c, const ircache__position *self)
     if (ircache__has_other_readers(c, self)) {
         uint64_t next = atomic_load_explicit(&c->epoch, memory_order_relaxed) + 1;
         atomic_store_explicit(&c->epoch, next, memory_order_release);
-        heavy_barrier();
+        heavy_barrier(c);
         for (ircache__position *p = c->positions; p != NULL; p = p->cache_next) {
             if (p == self)
                 continue;

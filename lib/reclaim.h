@@ -19,24 +19,63 @@
 
 #include "cache.h"
 
-/* Nonzero when lookups must fence themselves (membarrier unavailable). */
+/* Nonzero once lookups must fence themselves (membarrier unavailable, or
+ * refused after it was granted). Each cache carries it in its gate as
+ * IRCACHE__GATE_FENCE, set when the cache is created or when its writer
+ * first finds membarrier refused: a lookup reads the gate anyway. */
 extern _Atomic int ircache__reader_fence;
 
 /* Registers the process for membarrier once; safe to call repeatedly. */
 void ircache__reclaim_init(void);
 
-/* Returns what to give ircache__reader_exit: 0, or the outer lookup's
- * epoch when a retain callback looked up again (the outer lookup stays
- * protected until its own exit). */
+/* Opens a reader section, fenced where the cache needs it. Returns what to
+ * give ircache__reader_exit: 0, or the epoch of a section the thread is in
+ * already (a step mark from a retain callback), which stays open until its
+ * own exit. */
+static inline uint64_t ircache__reader_enter(ircache *c, ircache__position *p);
+
+/* 1 when the calling thread is inside a reader section already (a lookup
+ * from a retain callback): such a lookup neither opens nor closes one. */
+static inline int ircache__reader_inside(const ircache__position *p)
+{
+    return atomic_load_explicit(&p->active, memory_order_relaxed) != 0;
+}
+
+/* Opens a section outside any other, without the fence. The caller then
+ * loads c->gate and fences (ircache__reader_fence_gate) unless it found no
+ * flag set. */
+static inline void ircache__reader_open_unfenced(ircache *c, ircache__position *p)
+{
+    atomic_store_explicit(&p->active, atomic_load_explicit(&c->epoch, memory_order_acquire),
+                          memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
+/* Closes what ircache__reader_open_unfenced opened. */
+static inline void ircache__reader_close(ircache__position *p)
+{
+    atomic_store_explicit(&p->active, 0, memory_order_release);
+}
+
+/* After ircache__reader_open_unfenced: fences if the cache needs it and
+ * returns the gate as read after the fence. */
+static inline uint64_t ircache__reader_fence_gate(ircache *c, uint64_t gate)
+{
+    if (gate & IRCACHE__GATE_FENCE) {
+        atomic_thread_fence(memory_order_seq_cst);
+        gate = atomic_load_explicit(&c->gate, memory_order_acquire);
+    }
+    return gate;
+}
+
 static inline uint64_t ircache__reader_enter(ircache *c, ircache__position *p)
 {
     uint64_t outer = atomic_load_explicit(&p->active, memory_order_relaxed);
-    uint64_t e = atomic_load_explicit(&c->epoch, memory_order_acquire);
-    atomic_store_explicit(&p->active, outer != 0 ? outer : e, memory_order_relaxed);
-    if (atomic_load_explicit(&ircache__reader_fence, memory_order_relaxed))
-        atomic_thread_fence(memory_order_seq_cst);
+    if (outer == 0)
+        ircache__reader_open_unfenced(c, p);
     else
         atomic_signal_fence(memory_order_seq_cst);
+    (void)ircache__reader_fence_gate(c, atomic_load_explicit(&c->gate, memory_order_relaxed));
     return outer;
 }
 

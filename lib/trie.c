@@ -38,7 +38,7 @@ void ircache__trie_mark_step(ircache *c)
         uint64_t outer = ircache__reader_enter(c, p);
         int shared = atomic_load_explicit(&c->shared, memory_order_acquire);
         ircache__reader_exit(p, outer);
-        if (shared)
+        if (shared != IRCACHE__ALONE)
             ircache__clock_publish(c, mine);
     }
 }
@@ -92,7 +92,8 @@ static ircache__node *attach(ircache *c, ircache__node *parent, const void *key,
     atomic_init(&n->payload, payload);
     atomic_init(&n->kind, kind);
     atomic_init(&n->id_flags, ++c->next_id << 8);
-    atomic_init(&n->len_hits, key_len);
+    atomic_init(&n->hits, 0);
+    n->key_len = key_len;
     atomic_init(&n->stamp, 0);
     if (key_len)
         memcpy(ircache__node_key(n), key, key_len);
@@ -109,7 +110,7 @@ int ircache__trie_insert(ircache *c, const void *key, uint32_t key_len, const ch
     ircache__position *p = ircache__position_get(c);
     if (p == NULL)
         return IRCACHE_ENOMEM;
-    if (!atomic_load_explicit(&c->enabled, memory_order_relaxed))
+    if (atomic_load_explicit(&c->gate, memory_order_relaxed) & IRCACHE__GATE_DISABLED)
         return ircache__fail(IRCACHE_EDISABLED, "insert into a disabled cache");
     ircache__lock(c);
     /* Every thread's uses so far come before this insert (they may not have
@@ -189,8 +190,8 @@ static void detach_all(ircache *c, struct detached *d)
     memset(&c->store, 0, sizeof c->store);
     atomic_init(&d->root_successors.succ,
                 atomic_exchange_explicit(&c->root.succ, 0, memory_order_release));
-    atomic_store_explicit(&c->gen, atomic_load_explicit(&c->gen, memory_order_relaxed) + 1,
-                          memory_order_release);
+    /* An add, not a store: ircache_set_enabled changes the flags without the lock. */
+    atomic_fetch_add_explicit(&c->gate, IRCACHE__GATE_GEN_ONE, memory_order_release);
     c->nodes = 0;
     c->table_bytes = 0;
     ircache__lru_forget_all(c);
@@ -242,15 +243,15 @@ int ircache__trie_init(ircache *c)
         return IRCACHE_ENOMEM;
     ircache__reclaim_init();
     atomic_init(&c->epoch, 1);
-    atomic_init(&c->gen, 0);
-    atomic_init(&c->enabled, 1);
-    atomic_init(&c->shared, 0);
+    atomic_init(&c->gate, atomic_load(&ircache__reader_fence) ? IRCACHE__GATE_FENCE : 0);
+    atomic_init(&c->shared, IRCACHE__ALONE);
     atomic_init(&c->clock, 0);
     atomic_init(&c->max_nodes, 0);
     atomic_init(&c->root.succ, 0);
     atomic_init(&c->root.kind, NULL);
     atomic_init(&c->root.id_flags, 0);
-    atomic_init(&c->root.len_hits, 0);
+    atomic_init(&c->root.hits, 0);
+    c->root.key_len = 0;
     c->serial = next_serial();
     /* Seeded per cache so that no fixed set of keys collides everywhere. */
     c->hash_seed = ircache__mix((uint64_t)(uintptr_t)c ^ (uint64_t)time(NULL), c->serial);

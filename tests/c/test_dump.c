@@ -159,6 +159,20 @@ static void check_dot(ircache *c, const char *expected)
     free(got);
 }
 
+/* A new cache whose root has n successors, "a", "b", ... holding p[0],
+ * p[1], ..., inserted in that order, a step apart. */
+static ircache *cache_with_siblings(counted *p, int n)
+{
+    ircache *c = ircache_new();
+    REQUIRE(c != NULL);
+    for (int i = 0; i < n; i++) {
+        const char key[2] = {(char)('a' + i), '\0'};
+        REQUIRE(ircache_insert(c, KEY(key), key, &p[i], &counting_owner) == 0);
+        ircache_mark_step(c);
+    }
+    return c;
+}
+
 static void *lookup_a_from_another_thread(void *arg)
 {
     ircache *c = arg;
@@ -168,14 +182,8 @@ static void *lookup_a_from_another_thread(void *arg)
 
 static void successors_are_listed_most_recently_used_first(void)
 {
-    ircache *c = ircache_new();
     counted *p = counted_array(8);
-    REQUIRE(ircache_insert(c, KEY("a"), "a", &p[0], &counting_owner) == 0);
-    ircache_mark_step(c);
-    REQUIRE(ircache_insert(c, KEY("b"), "b", &p[1], &counting_owner) == 0);
-    ircache_mark_step(c);
-    REQUIRE(ircache_insert(c, KEY("c"), "c", &p[2], &counting_owner) == 0);
-    ircache_mark_step(c);
+    ircache *c = cache_with_siblings(p, 3);
     /* Freshly inserted: the newest first. */
     check_dot(c, "digraph G {\n"
                  "0 -> 3\n3[label=\"c, 0 hits\"]\n"
@@ -264,12 +272,8 @@ static void *lookup_b_from_another_thread(void *arg)
  * thread is alone again once the second has gone. */
 static void a_new_thread_uses_nodes_after_the_lone_thread(void)
 {
-    ircache *c = ircache_new();
     counted *p = counted_array(2);
-    REQUIRE(ircache_insert(c, KEY("a"), "a", &p[0], &counting_owner) == 0);
-    ircache_mark_step(c);
-    REQUIRE(ircache_insert(c, KEY("b"), "b", &p[1], &counting_owner) == 0);
-    ircache_mark_step(c);
+    ircache *c = cache_with_siblings(p, 2);
     for (int round = 1; round <= 2; round++) {
         for (int i = 0; i < 3; i++) {
             CHECK_PTR(ircache_lookup(c, KEY("a")), &p[0]);
@@ -286,6 +290,41 @@ static void a_new_thread_uses_nodes_after_the_lone_thread(void)
                  round, 3 * round);
         check_dot(c, expected);
     }
+    ircache_free(c);
+    CHECK_INT(counted_total_releases(p, 2), 2);
+    free(p);
+}
+
+static void *use_b_three_times(void *arg)
+{
+    void *got = NULL;
+    for (int i = 0; i < 3; i++) {
+        got = ircache_lookup(arg, KEY("b"));
+        ircache_mark_step(arg);
+    }
+    return got;
+}
+
+/* A thread that leaves publishes its clock, and the thread it leaves alone
+ * stamps from its own clock only once it has caught up with that one: a's
+ * single hit, after the other thread has gone, comes after b's three there,
+ * though this thread's own clock is behind them. */
+static void a_thread_left_alone_uses_nodes_after_the_departed_one(void)
+{
+    counted *p = counted_array(2);
+    ircache *c = cache_with_siblings(p, 2);
+    pthread_t t;
+    void *got;
+    REQUIRE(pthread_create(&t, NULL, use_b_three_times, c) == 0);
+    REQUIRE(pthread_join(t, &got) == 0);
+    CHECK_PTR(got, &p[1]);
+    CHECK_PTR(ircache_lookup(c, KEY("a")), &p[0]);
+    ircache_mark_step(c);
+    check_dot(c, "digraph G {\n0 -> 1\n1[label=\"a, 1 hits\"]\n0 -> 2\n2[label=\"b, 3 hits\"]\n}\n");
+    /* Caught up: its next uses keep their order too. */
+    CHECK_PTR(ircache_lookup(c, KEY("b")), &p[1]);
+    ircache_mark_step(c);
+    check_dot(c, "digraph G {\n0 -> 2\n2[label=\"b, 4 hits\"]\n0 -> 1\n1[label=\"a, 1 hits\"]\n}\n");
     ircache_free(c);
     CHECK_INT(counted_total_releases(p, 2), 2);
     free(p);
@@ -1044,6 +1083,7 @@ int main(void)
     RUN(dot_layout_matches_pytorch_byte_for_byte);
     RUN(successors_are_listed_most_recently_used_first);
     RUN(a_new_thread_uses_nodes_after_the_lone_thread);
+    RUN(a_thread_left_alone_uses_nodes_after_the_departed_one);
     RUN(dot_labels_escape_any_bytes);
     RUN(json_dump_is_valid_for_any_bytes);
     RUN(json_dump_of_the_reference_trie_matches_its_dot);

@@ -491,6 +491,47 @@ static void a_lookup_inside_retain_keeps_the_outer_protected(void)
     run_retain_case(1);
 }
 
+/* A lookup inside a retain that hits: it is a whole lookup (it counts,
+ * moves the position and retains in turn), inside the outer lookup's
+ * protection, and the outer lookup still returns its own payload. */
+static ircache *looking_cache;
+static _Atomic int looking_armed;
+static void *looked_up;
+
+static void looking_retain(void *payload, void *ctx)
+{
+    (void)ctx;
+    atomic_fetch_add(&((counted *)payload)->retains, 1);
+    if (atomic_exchange(&looking_armed, 0))
+        looked_up = ircache_lookup(looking_cache, KEY("b"));
+}
+
+static const ircache_owner looking_owner = {looking_retain, counting_release, NULL};
+
+static void a_lookup_inside_retain_may_hit(void)
+{
+    looking_cache = ircache_new();
+    REQUIRE(looking_cache != NULL);
+    counted *p = counted_array(2);
+    REQUIRE(ircache_insert(looking_cache, KEY("a"), "a", &p[0], &looking_owner) == 0);
+    REQUIRE(ircache_insert(looking_cache, KEY("b"), "b", &p[1], &looking_owner) == 0);
+    ircache_mark_step(looking_cache);
+    atomic_store(&looking_armed, 1);
+    looked_up = NULL;
+    CHECK_PTR(ircache_lookup(looking_cache, KEY("a")), &p[0]);
+    CHECK_PTR(looked_up, &p[1]);
+    CHECK_INT(atomic_load(&p[0].retains), 1);
+    CHECK_INT(atomic_load(&p[1].retains), 1);
+    ircache_stats st = stats_of(looking_cache);
+    CHECK_U64(st.hits, 2);
+    CHECK_U64(st.misses, 0);
+    /* The inner lookup moved the position on to b: b has no successor. */
+    CHECK_PTR(ircache_lookup(looking_cache, KEY("b")), NULL);
+    ircache_free(looking_cache);
+    CHECK_INT(counted_total_releases(p, 2), 2);
+    free(p);
+}
+
 /* ---- a failing call at thread exit (error_tls_uaf.c) ------------------- */
 
 /* "The text stays valid until the next failing call on this thread", and
@@ -568,6 +609,7 @@ int main(void)
     RUN(an_eviction_releases_what_it_dropped_before_it_returns_while_a_clear_runs);
     RUN(a_clear_waits_for_retain);
     RUN(a_lookup_inside_retain_keeps_the_outer_protected);
+    RUN(a_lookup_inside_retain_may_hit);
     RUN(a_failing_call_in_a_late_thread_exit_destructor_keeps_its_message);
     return check_exit_code();
 }

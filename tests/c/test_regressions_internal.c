@@ -22,8 +22,8 @@
 
 /* ---- the hit count at its limit (hits_wrap.c) -------------------------- */
 
-/* A node's hits share a word with its key length; the count stops at
- * 2^32 - 1 rather than wrap. Before the fix two threads hitting at the
+/* A node's hit count stops at 2^32 - 1 rather than wrap (and, when it
+ * shared a word with the key length, never reached into it). Before the fix two threads hitting at the
  * limit at once could carry it past the limit (each added, then one undid),
  * and the count wrapped to a small number. That takes a thread to add
  * between another's add and undo: many short rounds, each started with
@@ -37,7 +37,8 @@ static ircache__node hit_node;
 
 static void set_hits(uint64_t hits)
 {
-    atomic_store(&hit_node.len_hits, hits << 32 | HITS_KEY_LEN);
+    atomic_store(&hit_node.hits, (uint32_t)hits);
+    hit_node.key_len = HITS_KEY_LEN;
 }
 
 typedef struct hammer {
