@@ -1,6 +1,8 @@
 /* lookup.c - the out-of-line ends of the hit path (lookup.h). */
 #include "lookup.h"
 
+#include <string.h>
+
 /* Not inlined into the lookups below: they reach it by a jump and keep no
  * registers for a call. */
 IRCACHE__NOINLINE void *ircache__hit_retained(ircache__position *p, void *payload,
@@ -78,19 +80,52 @@ static IRCACHE__NOINLINE void *found_in_table(ircache__position *p, ircache__nod
 }
 
 /* A key not in the first slot it hashes to, or shorter than a word. */
-static IRCACHE__NOINLINE void *search_table(ircache__position *p, const ircache__succ_table *t,
-                                            const void *key, uint32_t key_len)
+static IRCACHE__NOINLINE void *search_table(ircache__position *p, const ircache__succ_table *t, const void *key,
+                                            uint32_t key_len)
 {
     ircache *c = cache_of(p);
     ircache__node *n = ircache__succ_find_in_table(t, key, key_len, c->hash_seed, 1);
     return ircache__lookup_found(c, p, n, 0, NULL);
 }
 
-void *ircache__lookup_in_table_short(ircache__position *p, const ircache__succ_table *t,
-                                     const void *key, size_t key_len, uint64_t seed)
+/* 1 when n's key is the one of key_len bytes (8 to 16) whose first and last
+ * words are first and last. */
+static inline int key_words_equal(const ircache__node *n, uint64_t first, uint64_t last, size_t key_len)
+{
+    const unsigned char *nk = ircache__node_key(n);
+    return n->key_len == key_len &&
+           ((ircache__load64(nk) ^ first) | (ircache__load64(nk + key_len - 8) ^ last)) == 0;
+}
+
+/* The probe past the first slot, for a key of 8 to 16 bytes: out of line
+ * (the first slot holds 90% of keys: successors.c), but with no new hash
+ * and no copy of the key, so that a key one slot further costs a
+ * mispredicted branch and little else. */
+static IRCACHE__NOINLINE void *probe_table_words(ircache__position *p, const ircache__succ_table *t, uint64_t first,
+                                                 uint64_t last, size_t key_len, uint64_t hash)
+{
+    ircache__slot tag = ircache__slot_tag(hash);
+    for (uint32_t i = ircache__succ_start(t, hash) + 1;; i++) {
+        ircache__slot v = atomic_load_explicit(&t->slots[i & t->mask], memory_order_acquire);
+        ircache__node *n;
+        if (ircache__slot_tag_matches(v, tag))
+            n = ircache__slot_tagged_node(v);
+        else if (v == IRCACHE__SLOT_EMPTY)
+            return found_in_table(p, NULL);
+        else if (ircache__slot_untagged(v))
+            n = (ircache__node *)v;
+        else
+            continue;
+        if (key_words_equal(n, first, last, key_len))
+            return found_in_table(p, n);
+    }
+}
+
+void *ircache__lookup_in_table_short(ircache__position *p, const ircache__succ_table *t, uint64_t seed,
+                                     const void *key, size_t key_len)
 {
     if (IRCACHE__UNLIKELY(key_len < 8))
-        return search_table(p, t, key, key_len);
+        return search_table(p, t, key, (uint32_t)key_len);
     /* Keys of 8 to 16 bytes, the usual: the two words the hash reads are
      * the two the key comparison needs, loaded once. */
     const unsigned char *k = key;
@@ -99,12 +134,14 @@ void *ircache__lookup_in_table_short(ircache__position *p, const ircache__succ_t
     ircache__slot v = atomic_load_explicit(&t->slots[ircache__succ_start(t, hash) & t->mask], memory_order_acquire);
     if (IRCACHE__LIKELY(ircache__slot_tag_matches(v, ircache__slot_tag(hash)))) {
         ircache__node *n = ircache__slot_tagged_node(v);
-        const unsigned char *nk = ircache__node_key(n);
-        if (IRCACHE__LIKELY(n->key_len == key_len &&
-                            ((ircache__load64(nk) ^ first) | (ircache__load64(nk + key_len - 8) ^ last)) == 0))
+        if (IRCACHE__LIKELY(key_words_equal(n, first, last, key_len)))
             return found_in_table(p, n);
+    } else if (v == IRCACHE__SLOT_EMPTY) {
+        return found_in_table(p, NULL);
+    } else if (ircache__slot_untagged(v) && key_words_equal((ircache__node *)v, first, last, key_len)) {
+        return found_in_table(p, (ircache__node *)v);
     }
-    return search_table(p, t, key, key_len);
+    return probe_table_words(p, t, first, last, key_len, hash);
 }
 
 void *ircache__lookup_in_table_owned(ircache *c, ircache__position *p,

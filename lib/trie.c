@@ -31,16 +31,17 @@ void ircache__trie_mark_step(ircache *c)
     ircache__position_reset(c, p);
     /* Publish this thread's uses, so that later lookups anywhere stamp
      * after them; a shared write per step, not per lookup. A thread alone
-     * in the cache need not: the next thread to register reads its clock
-     * (position.c), after waiting for this section to end. */
+     * in the cache need not: the next thread to register reads every
+     * position's clock once the lookups that may have read IRCACHE__ALONE
+     * are over, and each lookup's clock store comes before the release that
+     * ends it (position.c). A stale IRCACHE__ALONE read here is therefore
+     * harmless; once a lookup of this thread has read the new value, so
+     * does every later step mark. */
+    if (atomic_load_explicit(&c->shared, memory_order_relaxed) == IRCACHE__ALONE)
+        return;
     uint64_t mine = atomic_load_explicit(&p->clock, memory_order_relaxed);
-    if (atomic_load_explicit(&c->clock, memory_order_relaxed) < mine) {
-        uint64_t outer = ircache__reader_enter(c, p);
-        int shared = atomic_load_explicit(&c->shared, memory_order_acquire);
-        ircache__reader_exit(p, outer);
-        if (shared != IRCACHE__ALONE)
-            ircache__clock_publish(c, mine);
-    }
+    if (atomic_load_explicit(&c->clock, memory_order_relaxed) < mine)
+        ircache__clock_publish(c, mine);
 }
 
 /* Replaced tables wait for a grace period; a thread alone in the cache
