@@ -30,10 +30,10 @@
  * also be quick and must not wait for a lock that a thread calling into this
  * library may hold). Lookups take no lock, except a thread's first call on
  * a cache: it registers the thread under the cache's lock and, when it is
- * the second thread there, waits until a lookup or step mark the first has
- * in progress ends (a thread alone in a cache counts hits and marks steps
- * without a locked instruction; where Linux's membarrier is missing, every
- * lookup and step mark takes a full fence instead).
+ * the second thread there, waits until a lookup the first has in progress
+ * ends (a thread alone in a cache counts hits and marks steps without a
+ * locked instruction; where Linux's membarrier is missing, every lookup
+ * takes a full fence instead).
  * Release callbacks run outside every internal lock, so a release callback
  * may call any function of this library, including on the same cache.
  *

@@ -68,6 +68,7 @@ static void release_names(ircache__file *f)
 static int open_direct(ircache__file *f, const char *path)
 {
     f->direct = 1;
+    f->offset = -1;
     f->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
     if (f->fd < 0) {
         int err = errno;
@@ -148,10 +149,24 @@ int ircache__file_open(ircache__file *f, const char *path)
     return 0;
 }
 
-static void write_here(ircache__file *f, const void *data, size_t len)
+/* Where the next len bytes go (see ircache__file.offset). */
+static int64_t claim(ircache__file *f, size_t len)
+{
+    int64_t at = f->offset;
+    if (at >= 0)
+        f->offset += (int64_t)len;
+    return at;
+}
+
+static void write_here_at(ircache__file *f, const void *data, size_t len, int64_t at)
 {
     if (f->err == 0)
-        f->err = ircache__write_all(f->fd, data, len);
+        f->err = ircache__write_all_at(f->fd, data, len, at);
+}
+
+static void write_here(ircache__file *f, const void *data, size_t len)
+{
+    write_here_at(f, data, len, claim(f, len));
 }
 
 /* A write of the helper failed with err. The helper blocks every signal,
@@ -172,19 +187,32 @@ static void take_helper_error(ircache__file *f, int err)
 }
 
 /* The buffer is full: a helper writes it while the caller fills another,
- * from the second buffer of a dump on (a dump of one buffer starts none). */
+ * from the second buffer of a dump on (a dump of one buffer starts none).
+ * A temporary file is written by offsets: when the helper is still busy
+ * (its processor may be slow or taken), the caller writes the buffer
+ * itself rather than wait. A file written directly waits for the helper,
+ * to keep its bytes in order. */
 static void hand_over(ircache__file *f)
 {
     if (f->writer == NULL && !f->no_writer) {
         f->writer = ircache__writer_start(f->fd, BUFFER_SIZE);
         f->no_writer = f->writer == NULL;
     }
-    if (f->writer != NULL) {
+    int64_t at = claim(f, f->len);
+    if (f->writer == NULL) {
+        write_here_at(f, f->buf, f->len, at);
+    } else if (at < 0) {
         int err = 0;
-        f->buf = ircache__writer_hand(f->writer, f->buf, f->len, &err);
+        f->buf = ircache__writer_hand(f->writer, f->buf, f->len, at, &err);
         take_helper_error(f, err);
     } else {
-        write_here(f, f->buf, f->len);
+        int err = 0;
+        unsigned char *spare = ircache__writer_offer(f->writer, f->buf, f->len, at, &err);
+        take_helper_error(f, err);
+        if (spare != NULL)
+            f->buf = spare;
+        else
+            write_here_at(f, f->buf, f->len, at);
     }
     f->len = 0;
 }

@@ -21,6 +21,10 @@ typedef struct ircache__file {
     const char *shown; /* the caller's path, for messages */
     unsigned char *buf;
     size_t len;
+    /* Where the next bytes go in a temporary file, which is written by
+     * offsets (so that the caller and a helper may write at once); -1 when
+     * direct, written in order. */
+    int64_t offset;
     struct ircache__writer *writer; /* writes full buffers meanwhile: writer_thread.h */
     int no_writer;                  /* one could not be had: write them here */
 } ircache__file;

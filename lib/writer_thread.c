@@ -10,11 +10,11 @@
 
 #include "alloc.h"
 
-int ircache__write_all(int fd, const void *p, size_t n)
+int ircache__write_all_at(int fd, const void *p, size_t n, int64_t at)
 {
-    const unsigned char *at = p;
+    const unsigned char *from = p;
     while (n > 0) {
-        ssize_t done = write(fd, at, n);
+        ssize_t done = at < 0 ? write(fd, from, n) : pwrite(fd, from, n, (off_t)at);
         if (done < 0) {
             if (errno == EINTR)
                 continue;
@@ -22,23 +22,42 @@ int ircache__write_all(int fd, const void *p, size_t n)
         }
         if (done == 0)
             return EIO;
-        at += done;
+        from += done;
         n -= (size_t)done;
+        if (at >= 0)
+            at += done;
     }
     return 0;
 }
+
+int ircache__write_all(int fd, const void *p, size_t n)
+{
+    return ircache__write_all_at(fd, p, n, -1);
+}
+
+/* Buffers the helper may hold: one it writes and one waiting, so that a
+ * helper running a little behind never stops the caller. */
+#define HELD 2
+
+typedef struct handed {
+    unsigned char *buf;
+    size_t len;
+    int64_t at; /* where it goes: see ircache__writer_hand */
+} handed;
 
 struct ircache__writer {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t changed;
     int fd;
-    /* Guarded by lock. */
-    unsigned char *held; /* the buffer the helper writes or has written */
-    size_t held_len;
-    int busy;            /* held is not written yet */
+    /* Guarded by lock. Every buffer is the caller's, in queue or a spare:
+     * count + spares == HELD. */
+    handed queue[HELD]; /* queue[0] is the one being written */
+    int count;
+    unsigned char *spare[HELD]; /* written, for the caller to fill */
+    int spares;
     int stop;
-    int err;             /* errno of the first failed write */
+    int err;            /* errno of the first failed write */
 };
 
 static void *write_handed_buffers(void *arg)
@@ -46,19 +65,21 @@ static void *write_handed_buffers(void *arg)
     ircache__writer *w = arg;
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (!w->busy && !w->stop)
+        while (w->count == 0 && !w->stop)
             pthread_cond_wait(&w->changed, &w->lock);
-        if (!w->busy)
+        if (w->count == 0)
             break;
-        unsigned char *buf = w->held;
-        size_t len = w->held_len;
+        handed h = w->queue[0];
         int failed = w->err != 0;
         pthread_mutex_unlock(&w->lock);
-        int err = failed ? 0 : ircache__write_all(w->fd, buf, len);
+        int err = failed ? 0 : ircache__write_all_at(w->fd, h.buf, h.len, h.at);
         pthread_mutex_lock(&w->lock);
         if (err != 0 && w->err == 0)
             w->err = err;
-        w->busy = 0;
+        w->spare[w->spares++] = h.buf;
+        for (int i = 1; i < w->count; i++)
+            w->queue[i - 1] = w->queue[i];
+        w->count--;
         pthread_cond_broadcast(&w->changed);
     }
     pthread_mutex_unlock(&w->lock);
@@ -97,11 +118,13 @@ ircache__writer *ircache__writer_start(int fd, size_t buffer_size)
     if (w == NULL)
         return NULL;
     *w = (ircache__writer){.fd = fd};
-    w->held = ircache__malloc(buffer_size);
-    if (w->held == NULL)
-        goto no_buffer;
+    for (; w->spares < HELD; w->spares++) {
+        w->spare[w->spares] = ircache__malloc(buffer_size);
+        if (w->spare[w->spares] == NULL)
+            goto no_buffers;
+    }
     if (pthread_mutex_init(&w->lock, NULL) != 0)
-        goto no_lock;
+        goto no_buffers;
     if (pthread_cond_init(&w->changed, NULL) != 0)
         goto no_cond;
     if (start_thread(w) != 0)
@@ -111,39 +134,50 @@ no_thread:
     pthread_cond_destroy(&w->changed);
 no_cond:
     pthread_mutex_destroy(&w->lock);
-no_lock:
-    ircache__free(w->held);
-no_buffer:
+no_buffers:
+    while (w->spares > 0)
+        ircache__free(w->spare[--w->spares]);
     ircache__free(w);
     return NULL;
 }
 
-/* Waits until the helper has written what it holds (lock held). */
-static void wait_idle(ircache__writer *w)
+/* Queues buf for the helper and returns a spare (lock held, a spare left). */
+static unsigned char *swap_in(ircache__writer *w, unsigned char *buf, size_t len, int64_t at, int *err)
 {
-    while (w->busy)
-        pthread_cond_wait(&w->changed, &w->lock);
-}
-
-unsigned char *ircache__writer_hand(ircache__writer *w, unsigned char *buf, size_t len, int *err)
-{
-    pthread_mutex_lock(&w->lock);
-    wait_idle(w);
-    unsigned char *written = w->held;
-    w->held = buf;
-    w->held_len = len;
-    w->busy = 1;
+    w->queue[w->count++] = (handed){buf, len, at};
     if (w->err != 0)
         *err = w->err;
     pthread_cond_broadcast(&w->changed);
+    return w->spare[--w->spares];
+}
+
+unsigned char *ircache__writer_hand(ircache__writer *w, unsigned char *buf, size_t len, int64_t at, int *err)
+{
+    pthread_mutex_lock(&w->lock);
+    while (w->spares == 0)
+        pthread_cond_wait(&w->changed, &w->lock);
+    unsigned char *spare = swap_in(w, buf, len, at, err);
     pthread_mutex_unlock(&w->lock);
-    return written;
+    return spare;
+}
+
+unsigned char *ircache__writer_offer(ircache__writer *w, unsigned char *buf, size_t len, int64_t at, int *err)
+{
+    pthread_mutex_lock(&w->lock);
+    unsigned char *spare = NULL;
+    if (w->spares > 0)
+        spare = swap_in(w, buf, len, at, err);
+    else if (w->err != 0)
+        *err = w->err;
+    pthread_mutex_unlock(&w->lock);
+    return spare;
 }
 
 int ircache__writer_finish(ircache__writer *w)
 {
     pthread_mutex_lock(&w->lock);
-    wait_idle(w);
+    while (w->count > 0)
+        pthread_cond_wait(&w->changed, &w->lock);
     w->stop = 1;
     pthread_cond_broadcast(&w->changed);
     int err = w->err;
@@ -151,7 +185,8 @@ int ircache__writer_finish(ircache__writer *w)
     pthread_join(w->thread, NULL);
     pthread_cond_destroy(&w->changed);
     pthread_mutex_destroy(&w->lock);
-    ircache__free(w->held);
+    while (w->spares > 0)
+        ircache__free(w->spare[--w->spares]);
     ircache__free(w);
     return err;
 }

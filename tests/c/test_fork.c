@@ -306,12 +306,15 @@ static void fork_in_the_middle_of_a_long_dump(void)
         _exit(rc != CHILD_OK ? rc : child_uses(ircache_default(), NULL));
     }
     atomic_store(&fork_hook_armed, 0);
-    atomic_store(&fork_begun, 0);
     atomic_store(&fork_returned, 1);
 
-    /* The parent's dump goes on to the end, whole. */
+    /* The parent's dump goes on to the end, whole. fork_begun stays set
+     * until the reader has seen it: the dump may have left the cache's
+     * lock with its last buffers still to write, and then the fork does
+     * not wait for the reader at all. */
     join_thread(dumper);
     join_thread(reader);
+    atomic_store(&fork_begun, 0);
     CHECK_INT(d.rc, 0);
     dot_graph g;
     char err[256];

@@ -2,6 +2,7 @@
  * (lib/writer_thread.h): bytes arrive whole and in order, a failed write
  * is reported to the caller and ends the writing, and the process's
  * signals are never delivered to it. */
+#define _POSIX_C_SOURCE 200809L /* mkstemp, pread */
 #define IRCACHE_FAULT_INJECTION 1 /* ircache__fault_inject of lib/alloc.h */
 
 #include <errno.h>
@@ -73,7 +74,7 @@ static void buffers_arrive_whole_and_in_order(void)
     for (size_t i = 0; i < BUFFERS; i++) {
         fill(buf, i);
         /* The helper writes this one; the caller gets the one before. */
-        unsigned char *next = ircache__writer_hand(w, buf, BUFFER, &err);
+        unsigned char *next = ircache__writer_hand(w, buf, BUFFER, -1, &err);
         CHECK(next != NULL && next != buf);
         buf = next;
     }
@@ -108,13 +109,60 @@ static void a_failed_write_is_reported_and_ends_the_writing(void)
     unsigned char *buf = calloc(1, BUFFER);
     REQUIRE(buf != NULL);
     int err = 0;
-    buf = ircache__writer_hand(w, buf, BUFFER, &err);
-    /* The first hand returns before the write; the second waits for it. */
-    buf = ircache__writer_hand(w, buf, BUFFER, &err);
+    /* The helper holds two buffers: the first two hands return before
+     * any write, the third waits for the first. */
+    for (int i = 0; i < 3; i++)
+        buf = ircache__writer_hand(w, buf, BUFFER, -1, &err);
     CHECK_INT(err, EPIPE);
     CHECK_INT(ircache__writer_finish(w), EPIPE);
     free(buf);
     close(fds[1]);
+}
+
+/* A file written by offsets: each buffer is offered to the helper, and the
+ * caller writes it itself whenever the helper is still busy; whoever wrote
+ * which, the file holds every buffer in its place. The helper's write of a
+ * buffer takes about as long as filling the next, so both happen. */
+static void offered_buffers_land_at_their_offsets(void)
+{
+    char path[] = "/tmp/ircache-offsets-XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    ircache__writer *w = ircache__writer_start(fd, BUFFER);
+    REQUIRE(w != NULL);
+    unsigned char *buf = malloc(BUFFER);
+    REQUIRE(buf != NULL);
+    int err = 0;
+    size_t written_here = 0;
+    for (size_t i = 0; i < BUFFERS; i++) {
+        fill(buf, i);
+        int64_t at = (int64_t)(i * BUFFER);
+        unsigned char *spare = ircache__writer_offer(w, buf, BUFFER, at, &err);
+        if (spare != NULL) {
+            buf = spare;
+        } else {
+            CHECK_INT(ircache__write_all_at(fd, buf, BUFFER, at), 0);
+            written_here++;
+        }
+    }
+    CHECK_INT(err, 0);
+    CHECK_INT(ircache__writer_finish(w), 0);
+    free(buf);
+    printf("     %zu of %d buffers written by the caller\n", written_here, BUFFERS);
+
+    unsigned char *got = malloc((size_t)BUFFERS * BUFFER + 1);
+    unsigned char *want = malloc(BUFFER);
+    REQUIRE(got != NULL && want != NULL);
+    ssize_t n = pread(fd, got, (size_t)BUFFERS * BUFFER + 1, 0);
+    CHECK_INT(n, BUFFERS * BUFFER);
+    for (size_t i = 0; i < BUFFERS && n == BUFFERS * BUFFER; i++) {
+        fill(want, i);
+        CHECK_MSG(memcmp(got + i * BUFFER, want, BUFFER) == 0, "buffer %zu differs", i);
+    }
+    free(want);
+    free(got);
+    close(fd);
+    unlink(path);
 }
 
 static void write_all_writes_everything_or_says_why(void)
@@ -255,6 +303,7 @@ int main(void)
     RUN(a_dump_past_the_file_size_limit_fails_whole);
     /* This thread's own write into such a pipe would. */
     signal(SIGPIPE, SIG_IGN);
+    RUN(offered_buffers_land_at_their_offsets);
     RUN(write_all_writes_everything_or_says_why);
     return check_exit_code();
 }
