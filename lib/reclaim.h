@@ -28,12 +28,6 @@ extern _Atomic int ircache__reader_fence;
 /* Registers the process for membarrier once; safe to call repeatedly. */
 void ircache__reclaim_init(void);
 
-/* Opens a reader section, fenced where the cache needs it. Returns what to
- * give ircache__reader_exit: 0, or the epoch of a section the thread is in
- * already (a step mark from a retain callback), which stays open until its
- * own exit. */
-static inline uint64_t ircache__reader_enter(ircache *c, ircache__position *p);
-
 /* 1 when the calling thread is inside a reader section already (a lookup
  * from a retain callback): such a lookup neither opens nor closes one. */
 static inline int ircache__reader_inside(const ircache__position *p)
@@ -66,22 +60,6 @@ static inline uint64_t ircache__reader_fence_gate(ircache *c, uint64_t gate)
         gate = atomic_load_explicit(&c->gate, memory_order_acquire);
     }
     return gate;
-}
-
-static inline uint64_t ircache__reader_enter(ircache *c, ircache__position *p)
-{
-    uint64_t outer = atomic_load_explicit(&p->active, memory_order_relaxed);
-    if (outer == 0)
-        ircache__reader_open_unfenced(c, p);
-    else
-        atomic_signal_fence(memory_order_seq_cst);
-    (void)ircache__reader_fence_gate(c, atomic_load_explicit(&c->gate, memory_order_relaxed));
-    return outer;
-}
-
-static inline void ircache__reader_exit(ircache__position *p, uint64_t outer)
-{
-    atomic_store_explicit(&p->active, outer, memory_order_release);
 }
 
 /* Waits until no lookup that began before the call can still see anything
