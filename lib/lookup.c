@@ -1,8 +1,6 @@
 /* lookup.c - the out-of-line ends of the hit path (lookup.h). */
 #include "lookup.h"
 
-#include <string.h>
-
 /* Not inlined into the lookups below: they reach it by a jump and keep no
  * registers for a call. */
 IRCACHE__NOINLINE void *ircache__hit_retained(ircache__position *p, void *payload,
@@ -79,15 +77,6 @@ static IRCACHE__NOINLINE void *found_in_table(ircache__position *p, ircache__nod
     return ircache__lookup_found(cache_of(p), p, n, 0, NULL);
 }
 
-/* A key not in the first slot it hashes to, or shorter than a word. */
-static IRCACHE__NOINLINE void *search_table(ircache__position *p, const ircache__succ_table *t, const void *key,
-                                            uint32_t key_len)
-{
-    ircache *c = cache_of(p);
-    ircache__node *n = ircache__succ_find_in_table(t, key, key_len, c->hash_seed, 1);
-    return ircache__lookup_found(c, p, n, 0, NULL);
-}
-
 /* 1 when n's key is the one of key_len bytes (8 to 16) whose first and last
  * words are first and last. */
 static inline int key_words_equal(const ircache__node *n, uint64_t first, uint64_t last, size_t key_len)
@@ -97,15 +86,16 @@ static inline int key_words_equal(const ircache__node *n, uint64_t first, uint64
            ((ircache__load64(nk) ^ first) | (ircache__load64(nk + key_len - 8) ^ last)) == 0;
 }
 
-/* The probe past the first slot, for a key of 8 to 16 bytes: out of line
- * (the first slot holds 90% of keys: successors.c), but with no new hash
- * and no copy of the key, so that a key one slot further costs a
- * mispredicted branch and little else. */
+/* The probe for a key of 8 to 16 bytes whose first slot did not hold it:
+ * out of line (the first slot holds 90% of keys: successors.c), but with no
+ * new hash and no copy of the key, so that a key one slot further costs a
+ * mispredicted branch and little else. It starts at the first slot again,
+ * which also settles an empty or untagged one there. */
 static IRCACHE__NOINLINE void *probe_table_words(ircache__position *p, const ircache__succ_table *t, uint64_t first,
                                                  uint64_t last, size_t key_len, uint64_t hash)
 {
     ircache__slot tag = ircache__slot_tag(hash);
-    for (uint32_t i = ircache__succ_start(t, hash) + 1;; i++) {
+    for (uint32_t i = ircache__succ_start(t, hash);; i++) {
         ircache__slot v = atomic_load_explicit(&t->slots[i & t->mask], memory_order_acquire);
         ircache__node *n;
         if (ircache__slot_tag_matches(v, tag))
@@ -125,7 +115,7 @@ void *ircache__lookup_in_table_short(ircache__position *p, const ircache__succ_t
                                      const void *key, size_t key_len)
 {
     if (IRCACHE__UNLIKELY(key_len < 8))
-        return search_table(p, t, key, (uint32_t)key_len);
+        return ircache__lookup_probing(cache_of(p), p, t, key, (uint32_t)key_len);
     /* Keys of 8 to 16 bytes, the usual: the two words the hash reads are
      * the two the key comparison needs, loaded once. */
     const unsigned char *k = key;
@@ -136,10 +126,6 @@ void *ircache__lookup_in_table_short(ircache__position *p, const ircache__succ_t
         ircache__node *n = ircache__slot_tagged_node(v);
         if (IRCACHE__LIKELY(key_words_equal(n, first, last, key_len)))
             return found_in_table(p, n);
-    } else if (v == IRCACHE__SLOT_EMPTY) {
-        return found_in_table(p, NULL);
-    } else if (ircache__slot_untagged(v) && key_words_equal((ircache__node *)v, first, last, key_len)) {
-        return found_in_table(p, (ircache__node *)v);
     }
     return probe_table_words(p, t, first, last, key_len, hash);
 }
@@ -162,8 +148,7 @@ void *ircache__lookup_nested(ircache *c, ircache__position *p, const void *key, 
     if (gate & IRCACHE__GATE_DISABLED)
         return NULL;
     ircache__node *n = ircache__succ_find(ircache__position_node_at(c, p, gate), key, key_len, c->hash_seed, 0);
-    if (n == NULL || (ircache__node_flags(n, memory_order_acquire) & IRCACHE__NODE_UNSEEN) ||
-        (owned && atomic_load_explicit(&n->kind, memory_order_relaxed)->owner != want)) {
+    if (!ircache__lookup_hits(n, owned, want)) {
         ircache__count(&p->misses);
         return NULL;
     }

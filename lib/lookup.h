@@ -80,15 +80,22 @@ static IRCACHE__ALWAYS_INLINE void *ircache__hit_finish(ircache__position *p, ir
     return payload;
 }
 
+/* 1 when a lookup that found n (NULL: none) hits it: n is neither being
+ * evicted nor replaced, and, with owned, its owner is want. */
+static IRCACHE__ALWAYS_INLINE int ircache__lookup_hits(const ircache__node *n, int owned,
+                                                       const ircache_owner *want)
+{
+    return n != NULL && !(ircache__node_flags(n, memory_order_acquire) & IRCACHE__NODE_UNSEEN) &&
+           (!owned || atomic_load_explicit(&n->kind, memory_order_relaxed)->owner == want);
+}
+
 /* The end of a lookup that found n (NULL: a miss) inside the section
  * ircache__reader_open_unfenced opened. owned as below. */
 static IRCACHE__ALWAYS_INLINE void *ircache__lookup_found(ircache *c, ircache__position *p,
                                                           ircache__node *n, int owned,
                                                           const ircache_owner *want)
 {
-    if (IRCACHE__UNLIKELY(n == NULL ||
-                          (ircache__node_flags(n, memory_order_acquire) & IRCACHE__NODE_UNSEEN) ||
-                          (owned && atomic_load_explicit(&n->kind, memory_order_relaxed)->owner != want))) {
+    if (IRCACHE__UNLIKELY(!ircache__lookup_hits(n, owned, want))) {
         ircache__reader_close(p);
         ircache__count(&p->misses);
         return NULL;

@@ -164,8 +164,8 @@ typedef struct ircache__node_store {
     uint64_t bytes;       /* memory held by slabs */
 } ircache__node_store;
 
-/* Returns an uninitialised node with room for key_len key bytes (its kind is
- * NULL), or NULL when out of memory. */
+/* Returns a node with room for key_len key bytes, or NULL when out of
+ * memory. Only its kind (NULL), hit count (0) and key length are set. */
 ircache__node *ircache__node_alloc(ircache__node_store *s, uint32_t key_len);
 
 /* Returns n's slot to the store. The caller has made sure no reader can

@@ -93,9 +93,7 @@ static ircache__node *attach(ircache *c, ircache__node *parent, const void *key,
     atomic_init(&n->payload, payload);
     atomic_init(&n->kind, kind);
     atomic_init(&n->id_flags, ++c->next_id << 8);
-    atomic_init(&n->hits, 0);
-    n->key_len = key_len;
-    atomic_init(&n->stamp, 0);
+    atomic_init(&n->stamp, 0); /* hits and key_len: set by ircache__node_alloc */
     if (key_len)
         memcpy(ircache__node_key(n), key, key_len);
     if (ircache__succ_count(parent) > 0)
