@@ -199,21 +199,17 @@ static void hand_over(ircache__file *f)
         f->no_writer = f->writer == NULL;
     }
     int64_t at = claim(f, f->len);
-    if (f->writer == NULL) {
-        write_here_at(f, f->buf, f->len, at);
-    } else if (at < 0) {
+    unsigned char *spare = NULL;
+    if (f->writer != NULL) {
         int err = 0;
-        f->buf = ircache__writer_hand(f->writer, f->buf, f->len, at, &err);
+        spare = at < 0 ? ircache__writer_hand(f->writer, f->buf, f->len, at, &err)
+                       : ircache__writer_offer(f->writer, f->buf, f->len, at, &err);
         take_helper_error(f, err);
-    } else {
-        int err = 0;
-        unsigned char *spare = ircache__writer_offer(f->writer, f->buf, f->len, at, &err);
-        take_helper_error(f, err);
-        if (spare != NULL)
-            f->buf = spare;
-        else
-            write_here_at(f, f->buf, f->len, at);
     }
+    if (spare != NULL)
+        f->buf = spare;
+    else
+        write_here_at(f, f->buf, f->len, at);
     f->len = 0;
 }
 
