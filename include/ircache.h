@@ -35,7 +35,10 @@
  * locked instruction; where Linux's membarrier is missing, every lookup
  * takes a full fence instead).
  * Release callbacks run outside every internal lock, so a release callback
- * may call any function of this library, including on the same cache.
+ * may call any function of this library, including on the same cache. One
+ * called by ircache_free() finds that cache empty: its lookups miss, its
+ * inserts fail with IRCACHE_EINVAL (the payload stays the caller's), and
+ * the rest succeed and leave nothing behind.
  *
  * Recency (the order of successors in dumps, which leaf eviction takes
  * first) follows the order of uses exactly within a thread, and across
@@ -121,7 +124,11 @@ typedef struct ircache_owner {
  * current bound, everything else counts since the cache was created. */
 typedef struct ircache_stats {
     uint64_t nodes;     /* nodes held now, the root excluded */
-    uint64_t bytes;     /* memory the cache holds for them, payloads excluded */
+    uint64_t bytes;     /* memory the cache holds for them, payloads excluded:
+                         * node storage (with room it keeps for more),
+                         * successor tables and, under a bound, the eviction
+                         * order; 0 after a clear. Op labels, kept until
+                         * ircache_free() for the op stats, are not counted */
     uint64_t hits;      /* lookups that found a node */
     uint64_t misses;    /* lookups that found none (not counted while disabled) */
     uint64_t inserts;   /* successful inserts, replacements included */
@@ -233,10 +240,12 @@ IRCACHE_API void ircache_clear(ircache *c);
  *   }
  * in pre-order, successors most recently used first. Ids count in creation
  * order from 1 and are never reused within a cache; the root is 0 and
- * unlabelled. Labels are escaped so that any bytes give valid UTF-8 DOT:
- * quote and backslash are escaped, a newline is written as \n, other control
- * characters as their Unicode control pictures (U+2400..), invalid UTF-8 as
- * U+FFFD.
+ * unlabelled. Labels are escaped so that any bytes give valid UTF-8 DOT
+ * whose only line ends are real newlines: quote and backslash are escaped, a
+ * newline and the Unicode line breaks U+0085, U+2028 and U+2029 are written
+ * as \n, other C0 control characters and DEL as their Unicode control
+ * pictures (U+2400..), other C1 control characters (U+0080..U+009F) and
+ * invalid UTF-8 as U+FFFD.
  * The file is written whole or not at all: it is written to a temporary file
  * beside path and renamed over it, so on failure no partial file is left and
  * a file already at path is unchanged. A new file gets mode 0666 less the
@@ -262,7 +271,8 @@ IRCACHE_API int ircache_dump_dot(ircache *c, const char *path);
  *     {"id": 0, "parent": null, "op": null, "hits": 0, "key": ""},
  *     {"id": 23, "parent": 0, "op": "aten::mm", "hits": 3, "key": "<hex>"}, ...]}
  * nodes in the same order as the DOT dump; op is the label as a JSON string
- * (invalid UTF-8 replaced by U+FFFD), key its bytes in lowercase hex.
+ * (invalid UTF-8 replaced by U+FFFD; control characters, U+2028 and U+2029
+ * as \u escapes), key its bytes in lowercase hex.
  */
 IRCACHE_API int ircache_dump_json(ircache *c, const char *path);
 

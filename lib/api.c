@@ -58,6 +58,7 @@ IRCACHE_API void ircache_free(ircache *c)
     ircache__registry_lock();
     ircache__registry_remove_locked(c);
     ircache__lock(c);
+    atomic_store_explicit(&c->closing, 1, memory_order_relaxed);
     ircache__positions_detach(c);
     ircache__unlock(c);
     ircache__registry_unlock();

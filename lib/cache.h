@@ -80,6 +80,7 @@ struct ircache {
     ircache__lru_entry *lru;      /* min-heap of leaves by stamp, when bounded */
     ircache__lru_entry *lru_held; /* entries popped during an eviction pass */
     size_t lru_count, lru_capacity;
+    int lru_bounded;              /* the heap is kept (max_nodes set); it may be empty */
     struct ircache__grave *graves; /* evicted nodes whose releases are pending */
     ircache__succ_table *retired; /* tables replaced since the last grace period */
     uint64_t retired_bytes;
@@ -90,6 +91,9 @@ struct ircache {
     _Atomic uint64_t max_nodes;
     uint64_t departed_hits, departed_misses; /* of positions already gone */
     int is_default;
+    /* Set by ircache_free before it releases payloads: a release callback
+     * calling back into the cache finds no position and can store nothing. */
+    _Atomic int closing;
     ircache *registry_next, *registry_prev;  /* guarded by the registry lock */
 };
 
@@ -120,7 +124,9 @@ static inline void ircache__unlock(ircache *c)
     (void)pthread_mutex_unlock(&c->lock);
 }
 
-/* Memory the cache holds for its nodes (under lock). */
+/* Memory the cache holds for its nodes (under lock): node storage with the
+ * room it keeps, successor tables and the eviction heap. Not the label
+ * registry, which outlives clears for the op statistics. */
 uint64_t ircache__bytes(const ircache *c);
 
 #endif

@@ -67,6 +67,34 @@ static void put_control(ircache__text *f, unsigned char ch, ircache__quoting how
     ircache__text_put(f, picture, sizeof picture);
 }
 
+/* The code point of the valid n-byte sequence at p when it is a C1 control
+ * (U+0080..U+009F) or one of the line breaks U+2028, U+2029; else 0. Raw,
+ * these end a line for readers that split on every Unicode line break
+ * (Python's str.splitlines takes U+0085, U+2028 and U+2029). */
+static unsigned unicode_break_or_c1(const unsigned char *p, size_t n)
+{
+    if (n == 2 && p[0] == 0xC2 && p[1] <= 0x9F)
+        return p[1];
+    if (n == 3 && p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9))
+        return 0x2000u + (p[2] - 0x80u);
+    return 0;
+}
+
+/* DOT: the three line breaks as DOT's own \n, the other C1 controls, which
+ * have no control pictures, as U+FFFD. JSON: \u escapes, which keep them. */
+static void put_unicode_special(ircache__text *f, unsigned code, ircache__quoting how)
+{
+    if (how == IRCACHE__QUOTE_JSON) {
+        char text[7];
+        snprintf(text, sizeof text, "\\u%04x", code);
+        ircache__text_put(f, text, 6);
+    } else if (code == 0x85 || code >= 0x2000) {
+        ircache__text_put(f, "\\n", 2);
+    } else {
+        ircache__text_put(f, replacement, sizeof replacement);
+    }
+}
+
 void ircache__quote(ircache__text *f, const char *s, ircache__quoting how)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -78,7 +106,15 @@ void ircache__quote(ircache__text *f, const char *s, ircache__quoting how)
                    : ch >= 0x80                                      ? utf8_sequence(p, &bad)
                                                                      : 0;
         if (n > 0) {
+            unsigned special = n > 1 ? unicode_break_or_c1(p, n) : 0;
+            if (special == 0) {
+                p += n;
+                continue;
+            }
+            ircache__text_put(f, plain, (size_t)(p - plain));
+            put_unicode_special(f, special, how);
             p += n;
+            plain = p;
             continue;
         }
         ircache__text_put(f, plain, (size_t)(p - plain));

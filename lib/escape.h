@@ -6,10 +6,12 @@
 #include "text.h"
 
 typedef enum ircache__quoting {
-    /* Graphviz: \" and \\, a newline as the \n line break, other control
-     * characters as Unicode control pictures (U+2400 + c, DEL as U+2421). */
+    /* Graphviz: \" and \\, a newline and the Unicode line breaks U+0085,
+     * U+2028, U+2029 as the \n line break, other C0 controls as Unicode
+     * control pictures (U+2400 + c, DEL as U+2421), other C1 controls as
+     * U+FFFD: no character in the file ends a line but a real newline. */
     IRCACHE__QUOTE_DOT,
-    /* JSON: \" \\ \n \r \t, other control characters as \u00XX. */
+    /* JSON: \" \\ \n \r \t, other controls and U+2028, U+2029 as \uXXXX. */
     IRCACHE__QUOTE_JSON,
 } ircache__quoting;
 

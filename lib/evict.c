@@ -62,7 +62,7 @@ static ircache__lru_entry pop(ircache *c)
 
 static int bounded(const ircache *c)
 {
-    return c->lru != NULL;
+    return c->lru_bounded;
 }
 
 static int grow_to(ircache *c, size_t capacity)
@@ -88,7 +88,7 @@ int ircache__lru_reserve(ircache *c)
 {
     if (!bounded(c) || c->lru_count < c->lru_capacity)
         return 0;
-    return grow_to(c, c->lru_capacity * 2);
+    return grow_to(c, c->lru_capacity != 0 ? c->lru_capacity * 2 : 64);
 }
 
 void ircache__lru_note_leaf(ircache *c, ircache__node *n)
@@ -127,6 +127,7 @@ int ircache__lru_rebuild(ircache *c, uint64_t max_nodes)
         ircache__free(c->lru_held);
         c->lru = c->lru_held = NULL;
         c->lru_count = c->lru_capacity = 0;
+        c->lru_bounded = 0;
         return 0;
     }
     if (bounded(c))
@@ -134,6 +135,7 @@ int ircache__lru_rebuild(ircache *c, uint64_t max_nodes)
     ircache__node_store_visit(&c->store, scan_leaf, &scan);
     if (grow_to(c, scan.leaves + 64) != 0)
         return IRCACHE_ENOMEM;
+    c->lru_bounded = 1;
     scan.fill = 1;
     ircache__node_store_visit(&c->store, scan_leaf, &scan);
     return 0;
@@ -141,7 +143,12 @@ int ircache__lru_rebuild(ircache *c, uint64_t max_nodes)
 
 void ircache__lru_forget_all(ircache *c)
 {
-    c->lru_count = 0;
+    /* The heap goes with the nodes (a cleared cache holds no memory for
+     * nodes: ircache_stats.bytes); the next insert grows it again. */
+    ircache__free(c->lru);
+    ircache__free(c->lru_held);
+    c->lru = c->lru_held = NULL;
+    c->lru_count = c->lru_capacity = 0;
 }
 
 /* Pops entries until one is an evictable leaf; NULL when none is left.

@@ -6,7 +6,7 @@
 #include "alloc.h"
 #include "hash.h"
 
-static int vec_reserve_one(ircache__ptr_vec *v, uint64_t *bytes)
+static int vec_reserve_one(ircache__ptr_vec *v)
 {
     if (v->count < v->capacity)
         return 0;
@@ -17,7 +17,6 @@ static int vec_reserve_one(ircache__ptr_vec *v, uint64_t *bytes)
     if (v->count)
         memcpy(grown, v->items, v->count * sizeof *grown);
     ircache__free(v->items);
-    *bytes += (next - v->capacity) * sizeof *grown;
     v->items = grown;
     v->capacity = next;
     return 0;
@@ -42,7 +41,7 @@ static void index_place(ircache__ptr_index *x, void *item, uint64_t hash)
 
 /* Makes room for one more item, rebuilding the index from all items. */
 static int index_reserve_one(ircache__ptr_index *x, const ircache__ptr_vec *all,
-                             uint64_t (*hash_of)(const void *item), uint64_t *bytes)
+                             uint64_t (*hash_of)(const void *item))
 {
     if ((all->count + 1) * 2 <= x->size)
         return 0;
@@ -51,7 +50,6 @@ static int index_reserve_one(ircache__ptr_index *x, const ircache__ptr_vec *all,
     if (fresh == NULL)
         return -1;
     ircache__free(x->slots);
-    *bytes += (next - x->size) * sizeof *fresh;
     x->slots = fresh;
     x->size = next;
     for (size_t i = 0; i < all->count; i++)
@@ -115,10 +113,10 @@ int ircache__kind_prepare(ircache__kinds *k, const char *label, const ircache_ow
     if (op != NULL && (t->found = find_kind(k, op, owner)) != NULL)
         return 0;
     /* Room in the sets first (growing them changes nothing visible). */
-    if ((op == NULL && (index_reserve_one(&k->op_index, &k->ops, op_hash_of, &k->bytes) != 0 ||
-                        vec_reserve_one(&k->ops, &k->bytes) != 0)) ||
-        index_reserve_one(&k->kind_index, &k->kinds, kind_hash_of, &k->bytes) != 0 ||
-        vec_reserve_one(&k->kinds, &k->bytes) != 0)
+    if ((op == NULL && (index_reserve_one(&k->op_index, &k->ops, op_hash_of) != 0 ||
+                        vec_reserve_one(&k->ops) != 0)) ||
+        index_reserve_one(&k->kind_index, &k->kinds, kind_hash_of) != 0 ||
+        vec_reserve_one(&k->kinds) != 0)
         return -1;
     if (op == NULL) {
         op = t->new_op = ircache__malloc(sizeof *op + len + 1);
@@ -150,12 +148,10 @@ const ircache__kind *ircache__kind_commit(ircache__kinds *k, ircache__kind_ticke
         op->index = k->ops.count;
         index_place(&k->op_index, op, op->hash);
         k->ops.items[k->ops.count++] = op;
-        k->bytes += sizeof *op + strlen(op->label) + 1;
     }
     ircache__kind *kind = t->new_kind;
     index_place(&k->kind_index, kind, kind->hash);
     k->kinds.items[k->kinds.count++] = kind;
-    k->bytes += sizeof *kind;
     *t = (ircache__kind_ticket){kind, NULL, NULL};
     return k->last = kind;
 }

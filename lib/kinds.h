@@ -1,7 +1,7 @@
 /* kinds.h - interned op labels and (label, owner) pairs.
  *
  * A node points at one kind instead of holding its label and owner, which
- * keeps nodes at 64 bytes; labels are few (one per op type) and live until
+ * keeps nodes small; labels are few (one per op type) and live until
  * the cache is freed, which also makes them the home of per-op counters. */
 #ifndef IRCACHE_KINDS_H
 #define IRCACHE_KINDS_H
@@ -43,7 +43,6 @@ typedef struct ircache__kinds {
     ircache__ptr_vec kinds;        /* ircache__kind * */
     ircache__ptr_index kind_index; /* by (op, owner) */
     const ircache__kind *last;     /* runtimes insert the same few kinds in a row */
-    uint64_t bytes;
 } ircache__kinds;
 
 static inline ircache__op *ircache__kinds_op(const ircache__kinds *k, size_t i)

@@ -144,6 +144,14 @@ ircache__position *ircache__position_slow(ircache *c, int create)
         found->cache_serial = c->serial;
         found->owner = pthread_self();
         ircache__lock(c);
+        if (atomic_load_explicit(&c->closing, memory_order_relaxed)) {
+            /* A release callback of ircache_free: the cache is going, and a
+             * position here would outlive it. */
+            ircache__unlock(c);
+            ircache__free(found);
+            ircache__fail(IRCACHE_EINVAL, "the cache is being freed");
+            return NULL;
+        }
         atomic_init(&found->node, &c->root);
         atomic_init(&found->gen, ircache__gate_gen(atomic_load_explicit(&c->gate, memory_order_relaxed)));
         atomic_init(&found->clock, atomic_load_explicit(&c->clock, memory_order_relaxed));
@@ -205,6 +213,8 @@ void ircache__positions_detach(ircache *c)
     }
     c->positions = NULL;
     c->position_count = 0;
+    atomic_store_explicit(&c->first_thread, 0, memory_order_release);
+    c->first_position = NULL;
     atomic_store_explicit(&c->shared, IRCACHE__ALONE, memory_order_relaxed);
     if (ircache__tls.cache == c)
         forget_fast_slot();

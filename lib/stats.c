@@ -12,7 +12,7 @@
 
 uint64_t ircache__bytes(const ircache *c)
 {
-    return c->store.bytes + c->table_bytes + c->retired_bytes + c->kinds.bytes +
+    return c->store.bytes + c->table_bytes + c->retired_bytes +
            (uint64_t)c->lru_capacity * 2u * sizeof(ircache__lru_entry);
 }
 

@@ -106,6 +106,8 @@ static ircache__node *attach(ircache *c, ircache__node *parent, const void *key,
 int ircache__trie_insert(ircache *c, const void *key, uint32_t key_len, const char *op,
                          void *payload, const ircache_owner *owner)
 {
+    if (atomic_load_explicit(&c->closing, memory_order_relaxed))
+        return ircache__fail(IRCACHE_EINVAL, "insert into a cache being freed");
     ircache__position *p = ircache__position_get(c);
     if (p == NULL)
         return IRCACHE_ENOMEM;
@@ -244,6 +246,7 @@ int ircache__trie_init(ircache *c)
     atomic_init(&c->epoch, 1);
     atomic_init(&c->gate, atomic_load(&ircache__reader_fence) ? IRCACHE__GATE_FENCE : 0);
     atomic_init(&c->shared, IRCACHE__ALONE);
+    atomic_init(&c->closing, 0);
     atomic_init(&c->clock, 0);
     atomic_init(&c->max_nodes, 0);
     atomic_init(&c->root.succ, 0);

@@ -95,8 +95,9 @@ class OpStats:
 class Stats:
     """A snapshot of a cache's counters (see ``ircache_stats`` in ircache.h).
 
-    ``nodes`` and ``bytes`` are current values, ``max_nodes`` the bound (0:
-    none), the rest count since the cache was created. ``ops`` maps each op
+    ``nodes`` and ``bytes`` are current values (``bytes``: memory held for
+    the nodes, payloads and op labels aside; 0 after a clear), ``max_nodes``
+    the bound (0: none), the rest count since the cache was created. ``ops`` maps each op
     label ever inserted to its OpStats (PyTorch's IrNodeReused_<op>).
     """
 

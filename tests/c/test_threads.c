@@ -738,6 +738,67 @@ static void release_clears_during_a_long_eviction(int with_idle)
     reentry_end(&k, 200);
 }
 
+/* ircache_free releases payloads too, and their release may call back into
+ * the cache going away: every call returns, none stores anything (a
+ * position or a node made then would outlive the cache), and the payload
+ * an insert was refused stays the caller's. */
+typedef struct freeing {
+    ircache *c;
+    char *dot_path;
+    counted refused; /* offered to an insert from each release */
+    int releases;
+    int cleared;
+    int unexpected; /* calls that did not answer as a freed cache should */
+} freeing;
+
+static void release_into_a_cache_being_freed(void *payload, void *ctx)
+{
+    freeing *f = ctx;
+    atomic_fetch_add(&((counted *)payload)->releases, 1);
+    f->releases++;
+    ircache_stats s;
+    if (ircache_get_stats(f->c, &s) != 0 || s.nodes != 0)
+        f->unexpected++;
+    if (ircache_lookup(f->c, KEY("k1")) != NULL)
+        f->unexpected++;
+    ircache_mark_step(f->c);
+    if (ircache_insert(f->c, KEY("late"), "late", &f->refused, &counting_owner) != IRCACHE_EINVAL ||
+        strstr(ircache_last_error(), "freed") == NULL)
+        f->unexpected++;
+    if (ircache_dump_dot(f->c, f->dot_path) != 0)
+        f->unexpected++;
+    if (ircache_set_max_nodes(f->c, 1) != 0)
+        f->unexpected++;
+    if (!f->cleared) {
+        f->cleared = 1;
+        ircache_clear(f->c);
+    }
+}
+
+static void release_calls_back_during_free(int with_idle)
+{
+    reentry_case k; /* for its idle thread and directory only */
+    reentry_begin(&k, with_idle);
+    freeing f = {.c = k.c, .dot_path = path_join(k.dir, "in-free.dot")};
+    ircache_owner owner = {checking_retain, release_into_a_cache_being_freed, &f};
+    char key[16];
+    for (int i = 0; i < 8; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        if (i % 2 == 0)
+            ircache_mark_step(k.c);
+        REQUIRE(ircache_insert(k.c, KEY(key), key, &k.items[i], &owner) == 0);
+    }
+    /* This thread's position stands on k7 now: the calls back must not
+     * use it once ircache_free has dropped it. */
+    k.r.armed = 0;
+    k.r.extra_used = 0;
+    reentry_end(&k, 8); /* frees the cache, checks each item released once */
+    CHECK_INT(f.releases, 8);
+    CHECK_INT(f.unexpected, 0);
+    CHECK_INT(atomic_load(&f.refused.releases), 0);
+    free(f.dot_path);
+}
+
 static void release_may_call_back_into_the_same_cache(void)
 {
     for (int with_idle = 0; with_idle < 2; with_idle++) {
@@ -745,6 +806,7 @@ static void release_may_call_back_into_the_same_cache(void)
         release_calls_back_during_eviction(with_idle);
         release_calls_back_during_replacement(with_idle);
         release_clears_during_a_long_eviction(with_idle);
+        release_calls_back_during_free(with_idle);
     }
 }
 

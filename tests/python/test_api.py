@@ -90,6 +90,8 @@ def test_reset_returns_none_and_empties_the_default_cache(default, tmp_path):
     assert ircache.reset() is None
     after = ircache.stats()
     assert after.nodes == 0
+    assert before.bytes > 0
+    assert after.bytes == 0  # memory for nodes; the labels A and B stay for the op stats
     assert after.clears == before.clears + 1
     assert default.lookup(b"a") is None
     ircache.dump(tmp_path / "d.dot")

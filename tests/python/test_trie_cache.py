@@ -296,7 +296,10 @@ def test_any_object_but_none_is_a_node(cache, node):
 
 # -- op labels ---------------------------------------------------------------------
 
-UNICODE_OPS = ["aten::mm", "", "é", "日本語", "🙂 emoji", "tab\there", 'q"uote', "back\\slash", "new\nline"]
+UNICODE_OPS = [
+    "aten::mm", "", "é", "日本語", "🙂 emoji", "tab\there", 'q"uote', "back\\slash", "new\nline",
+    "nel\x85line", "line\u2028para\u2029sep", "c1\x80\x9b[0m", "nbsp\xa0",
+]
 
 
 @pytest.mark.parametrize("op", UNICODE_OPS)
@@ -305,6 +308,22 @@ def test_a_str_op_is_the_label_in_stats_and_dump(cache, tmp_path, op):
     assert list(cache.stats().ops) == [op]
     [node] = dot_of(cache, tmp_path)
     assert node.op == escape_dot_label(op)
+
+
+def test_no_label_ends_a_line_of_the_dump_for_any_reader(cache, tmp_path):
+    """str.splitlines() also ends lines at U+0085, U+2028, U+2029 and at the C0
+    separators: a dump of such labels still has one line per node and edge."""
+    ops = ["a\x85b", "c\u2028d", "e\u2029f", "g\x1ch\x1di\x1ej", "k\rl\x0bm\x0cn"]
+    for i, op in enumerate(ops):
+        cache.mark_step()
+        cache.insert(bytes([i]), Node(), op)
+    path = tmp_path / "lines.dot"
+    cache.dump(path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2 + 2 * len(ops)
+    assert [n.op for n in sorted(parse_dot("\n".join(lines) + "\n"), key=lambda n: n.id)] == [
+        escape_dot_label(op) for op in ops
+    ]
 
 
 

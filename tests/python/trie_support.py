@@ -83,9 +83,10 @@ def render_dot(nodes: List[DotNode]) -> str:
 def escape_dot_label(label: Union[str, bytes]) -> str:
     """A label as ircache.h says a DOT dump writes it.
 
-    Quote and backslash are escaped, a newline is written as \\n, other
-    control characters as their Unicode control pictures (U+2400..), invalid
-    UTF-8 as U+FFFD.
+    Quote and backslash are escaped, a newline and the line breaks U+0085,
+    U+2028, U+2029 are written as \\n, other C0 controls and DEL as their
+    Unicode control pictures (U+2400..), other C1 controls and invalid UTF-8
+    as U+FFFD.
     """
     if isinstance(label, str):
         label = label.encode("utf-8", "surrogateescape")
@@ -97,12 +98,14 @@ def escape_dot_label(label: Union[str, bytes]) -> str:
             out.append('\\"')
         elif ch == "\\":
             out.append("\\\\")
-        elif ch == "\n":
+        elif ch in "\n\x85\u2028\u2029":
             out.append("\\n")
         elif code < 0x20:
             out.append(chr(0x2400 + code))
         elif code == 0x7F:
             out.append("\u2421")
+        elif 0x80 <= code <= 0x9F:
+            out.append("\ufffd")
         else:
             out.append(ch)
     return "".join(out)
