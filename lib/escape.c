@@ -43,17 +43,21 @@ static size_t utf8_sequence(const unsigned char *p, size_t *bad)
     return need;
 }
 
+static void put_json_escape(ircache__text *f, unsigned code)
+{
+    char text[7];
+    snprintf(text, sizeof text, "\\u%04x", code);
+    ircache__text_put(f, text, 6);
+}
+
 static void put_control(ircache__text *f, unsigned char ch, ircache__quoting how)
 {
     if (how == IRCACHE__QUOTE_JSON) {
         const char *named = ch == '\n' ? "\\n" : ch == '\r' ? "\\r" : ch == '\t' ? "\\t" : NULL;
-        if (named != NULL) {
+        if (named != NULL)
             ircache__text_put(f, named, 2);
-        } else {
-            char text[7];
-            snprintf(text, sizeof text, "\\u%04x", ch);
-            ircache__text_put(f, text, 6);
-        }
+        else
+            put_json_escape(f, ch);
         return;
     }
     if (ch == '\n') {
@@ -84,15 +88,12 @@ static unsigned unicode_break_or_c1(const unsigned char *p, size_t n)
  * have no control pictures, as U+FFFD. JSON: \u escapes, which keep them. */
 static void put_unicode_special(ircache__text *f, unsigned code, ircache__quoting how)
 {
-    if (how == IRCACHE__QUOTE_JSON) {
-        char text[7];
-        snprintf(text, sizeof text, "\\u%04x", code);
-        ircache__text_put(f, text, 6);
-    } else if (code == 0x85 || code >= 0x2000) {
+    if (how == IRCACHE__QUOTE_JSON)
+        put_json_escape(f, code);
+    else if (code == 0x85 || code >= 0x2000)
         ircache__text_put(f, "\\n", 2);
-    } else {
+    else
         ircache__text_put(f, replacement, sizeof replacement);
-    }
 }
 
 void ircache__quote(ircache__text *f, const char *s, ircache__quoting how)

@@ -119,14 +119,20 @@ static void scan_leaf(ircache__node *n, void *ctx)
         ircache__lru_note_leaf(scan->c, n);
 }
 
+/* Frees the heap and its entries; whether the cache is bounded stays. */
+static void drop_heap(ircache *c)
+{
+    ircache__free(c->lru);
+    ircache__free(c->lru_held);
+    c->lru = c->lru_held = NULL;
+    c->lru_count = c->lru_capacity = 0;
+}
+
 int ircache__lru_rebuild(ircache *c, uint64_t max_nodes)
 {
     struct leaf_scan scan = {c, 0, 0};
     if (max_nodes == 0) {
-        ircache__free(c->lru);
-        ircache__free(c->lru_held);
-        c->lru = c->lru_held = NULL;
-        c->lru_count = c->lru_capacity = 0;
+        drop_heap(c);
         c->lru_bounded = 0;
         return 0;
     }
@@ -145,10 +151,7 @@ void ircache__lru_forget_all(ircache *c)
 {
     /* The heap goes with the nodes (a cleared cache holds no memory for
      * nodes: ircache_stats.bytes); the next insert grows it again. */
-    ircache__free(c->lru);
-    ircache__free(c->lru_held);
-    c->lru = c->lru_held = NULL;
-    c->lru_count = c->lru_capacity = 0;
+    drop_heap(c);
 }
 
 /* Pops entries until one is an evictable leaf; NULL when none is left.

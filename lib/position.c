@@ -209,12 +209,11 @@ void ircache__positions_detach(ircache *c)
     while (p != NULL) {
         ircache__position *next = p->cache_next;
         atomic_store_explicit(&p->cache, NULL, memory_order_release);
+        release_first(c, p);
         p = next;
     }
     c->positions = NULL;
     c->position_count = 0;
-    atomic_store_explicit(&c->first_thread, 0, memory_order_release);
-    c->first_position = NULL;
     atomic_store_explicit(&c->shared, IRCACHE__ALONE, memory_order_relaxed);
     if (ircache__tls.cache == c)
         forget_fast_slot();

@@ -791,7 +791,6 @@ static void release_calls_back_during_free(int with_idle)
     /* This thread's position stands on k7 now: the calls back must not
      * use it once ircache_free has dropped it. */
     k.r.armed = 0;
-    k.r.extra_used = 0;
     reentry_end(&k, 8); /* frees the cache, checks each item released once */
     CHECK_INT(f.releases, 8);
     CHECK_INT(f.unexpected, 0);
