@@ -441,6 +441,17 @@ os.register_at_fork(before=_let_the_reader_go_on)
 BIG_BRANCHES, BIG_LENGTH = 300, 50
 
 
+# AddressSanitizer's allocator (libasan 8, GCC 12) takes no lock around
+# fork(), and here the fork goes ahead as soon as the dump leaves the
+# cache's lock, while the dumping thread frees its buffers: the child can
+# find one of the allocator's mutexes held forever. Against the sanitized
+# library (tests/run-python-asan) 2 of 40 runs of the suite left such a
+# child, blocked in __sanitizer::Quarantine::Drain and in
+# SizeClassAllocator64::ReturnToAllocator, until its alarm. The plain run
+# keeps this test.
+@pytest.mark.skipif(
+    "asan" in os.environ.get("LD_PRELOAD", ""), reason="the sanitizer's allocator may be locked in the forked child"
+)
 @fork_with_threads
 def test_a_child_forked_while_another_thread_is_in_the_middle_of_a_dump_can_use_dump_and_reset_the_caches(
     default, tmp_path
