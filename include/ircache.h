@@ -33,7 +33,11 @@
  * the second thread there, waits until a lookup the first has in progress
  * ends (a thread alone in a cache counts hits and marks steps without a
  * locked instruction; where Linux's membarrier is missing, every lookup
- * takes a full fence instead).
+ * takes a full fence instead). Such a thread also writes a hit among many
+ * successors into the node at its next hit; a dump, ircache_get_op_stats(),
+ * a clear or a new bound called from another thread first waits, the same
+ * way, for a lookup it has in progress, so that every count and order they
+ * see is exact.
  * Release callbacks run outside every internal lock, so a release callback
  * may call any function of this library, including on the same cache. One
  * called by ircache_free() finds that cache empty: its lookups miss, its

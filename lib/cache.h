@@ -37,6 +37,7 @@ static inline uint64_t ircache__gate_gen(uint64_t gate)
 #define IRCACHE__ALONE 0        /* at most one thread, whose clock is ahead of every stamp */
 #define IRCACHE__SHARED 1       /* two threads or more */
 #define IRCACHE__ALONE_BEHIND 2 /* one thread, behind the clock a departed one published */
+#define IRCACHE__SETTLING 3     /* one thread, whose last hit a writer is settling (settle.h) */
 
 typedef struct ircache__lru_entry {
     uint64_t stamp;
@@ -104,6 +105,9 @@ struct ircache__position {
     _Atomic uint64_t gen;                 /* the cache's gate, flags clear, when node was set */
     _Atomic uint64_t hits, misses;
     _Atomic uint64_t clock;               /* this thread's last stamp (read under lock by others) */
+    /* The last hit of a thread alone, not yet counted in its node (settle.h). */
+    _Atomic(ircache__node *) pending;
+    _Atomic uint64_t pending_stamp;
     /* Owner's bookkeeping. */
     _Atomic(ircache *) cache; /* NULL once the cache was freed */
     uint64_t cache_serial;

@@ -61,7 +61,7 @@ void *ircache__lookup_probing(ircache *c, ircache__position *p,
                               const ircache__succ_table *t, const void *key, uint32_t key_len)
 {
     ircache__node *n = ircache__succ_probe(t, key, key_len, ircache__hash(key, key_len, c->hash_seed));
-    return ircache__lookup_found(c, p, n, 0, NULL);
+    return ircache__lookup_found(c, p, n, 0, NULL, 1);
 }
 
 /* The cache p is in, for the out-of-line ends of a table lookup: their
@@ -74,7 +74,7 @@ static inline ircache *cache_of(const ircache__position *p)
 /* The end of a lookup that found n in a table, reached by a jump. */
 static IRCACHE__NOINLINE void *found_in_table(ircache__position *p, ircache__node *n)
 {
-    return ircache__lookup_found(cache_of(p), p, n, 0, NULL);
+    return ircache__lookup_found(cache_of(p), p, n, 0, NULL, 1);
 }
 
 /* 1 when n's key is the one of key_len bytes (8 to 16) whose first and last
@@ -135,7 +135,7 @@ void *ircache__lookup_in_table_owned(ircache *c, ircache__position *p,
                                      const ircache_owner *want)
 {
     ircache__node *n = ircache__succ_find_in_table(t, key, key_len, c->hash_seed, 0);
-    return ircache__lookup_found(c, p, n, 1, want);
+    return ircache__lookup_found(c, p, n, 1, want, 1);
 }
 
 void *ircache__lookup_nested(ircache *c, ircache__position *p, const void *key, uint32_t key_len, int owned,
@@ -152,7 +152,13 @@ void *ircache__lookup_nested(ircache *c, ircache__position *p, const void *key, 
         ircache__count(&p->misses);
         return NULL;
     }
-    ircache__node_count_hit(n, atomic_load_explicit(&c->shared, memory_order_acquire) != IRCACHE__ALONE);
+    int alone = atomic_load_explicit(&c->shared, memory_order_acquire) == IRCACHE__ALONE;
+    /* The hit of the lookup whose callback this is may be pending, on n
+     * too: written first, its stamp stays older than this one. Only while
+     * alone: a writer settling it would have waited for this section. */
+    if (alone)
+        ircache__settle_own(p);
+    ircache__node_count_hit(n, !alone);
     atomic_store_explicit(&n->stamp, ircache__next_stamp(c, p, n), memory_order_relaxed);
     atomic_store_explicit(&p->node, n, memory_order_relaxed);
     const ircache_owner *owner = atomic_load_explicit(&n->kind, memory_order_relaxed)->owner;

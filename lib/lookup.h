@@ -8,6 +8,7 @@
 #include "kinds.h"
 #include "position.h"
 #include "reclaim.h"
+#include "settle.h"
 #include "successors.h"
 
 /* The stamp for a node the calling thread uses now: later than anything
@@ -90,10 +91,14 @@ static IRCACHE__ALWAYS_INLINE int ircache__lookup_hits(const ircache__node *n, i
 }
 
 /* The end of a lookup that found n (NULL: a miss) inside the section
- * ircache__reader_open_unfenced opened. owned as below. */
+ * ircache__reader_open_unfenced opened. owned as below; in_table (a
+ * constant at each call site): n's address came from a successor table,
+ * whose slot may still be on its way from memory, so a thread alone leaves
+ * the hit pending (settle.h). A sole successor's address comes from the
+ * node the thread stands on, already read: counted at once. */
 static IRCACHE__ALWAYS_INLINE void *ircache__lookup_found(ircache *c, ircache__position *p,
                                                           ircache__node *n, int owned,
-                                                          const ircache_owner *want)
+                                                          const ircache_owner *want, int in_table)
 {
     if (IRCACHE__UNLIKELY(!ircache__lookup_hits(n, owned, want))) {
         ircache__reader_close(p);
@@ -103,10 +108,17 @@ static IRCACHE__ALWAYS_INLINE void *ircache__lookup_found(ircache *c, ircache__p
     if (IRCACHE__UNLIKELY(atomic_load_explicit(&c->shared, memory_order_acquire) != IRCACHE__ALONE))
         return ircache__hit_shared(c, p, n);
     /* Alone: no other thread hits n or stamps anything meanwhile. */
-    ircache__node_count_hit(n, 0);
     uint64_t stamp = atomic_load_explicit(&p->clock, memory_order_relaxed) + 1;
     atomic_store_explicit(&p->clock, stamp, memory_order_relaxed);
-    atomic_store_explicit(&n->stamp, stamp, memory_order_relaxed);
+    if (in_table) {
+        ircache__settle_and_defer(p, n, stamp);
+    } else {
+        /* A pending hit stays so: its node is not n, which was a table's
+         * successor then, and only a writer, who settles first, makes a
+         * table's last successor a sole one. */
+        ircache__node_count_hit(n, 0);
+        atomic_store_explicit(&n->stamp, stamp, memory_order_relaxed);
+    }
     return ircache__hit_finish(p, n);
 }
 
@@ -150,12 +162,12 @@ static IRCACHE__ALWAYS_INLINE void *ircache__lookup_at(ircache *c, ircache__posi
                                                     short_keys);
         if (IRCACHE__UNLIKELY(n == NULL))
             return ircache__lookup_probing(c, p, t, key, key_len);
-        return ircache__lookup_found(c, p, n, 0, NULL);
+        return ircache__lookup_found(c, p, n, 0, NULL, 1);
     }
     ircache__node *only = (ircache__node *)s;
     if (IRCACHE__UNLIKELY(only == NULL) || !ircache__node_key_equals(only, key, key_len, short_keys))
         only = NULL;
-    return ircache__lookup_found(c, p, only, owned, want);
+    return ircache__lookup_found(c, p, only, owned, want, 0);
 }
 
 /* A whole lookup from p. The gate, read once inside the section, equals

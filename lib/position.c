@@ -8,6 +8,7 @@
 #include "error.h"
 #include "reclaim.h"
 #include "registry.h"
+#include "settle.h"
 #include "trie.h"
 
 ircache ircache__no_cache;
@@ -45,6 +46,7 @@ static void release_first(ircache *c, const ircache__position *p)
 
 static void fold_and_unlink(ircache *c, ircache__position *p)
 {
+    ircache__settle_position(p);
     release_first(c, p);
     /* Its uses come before whatever other threads do after it is gone. */
     ircache__clock_publish(c, atomic_load_explicit(&p->clock, memory_order_relaxed));
@@ -166,6 +168,9 @@ ircache__position *ircache__position_slow(ircache *c, int create)
              * is over. */
             atomic_store_explicit(&c->shared, IRCACHE__SHARED, memory_order_relaxed);
             ircache__synchronize(c, found);
+            /* Nor will it write the hit it left pending (settle.h). */
+            for (ircache__position *q = c->positions; q != NULL; q = q->cache_next)
+                ircache__settle_position(q);
             /* Nor did it publish its clock at step marks. */
             ircache__clock_publish(c, ircache__positions_newest_clock(c));
             atomic_store_explicit(&found->clock, atomic_load_explicit(&c->clock, memory_order_relaxed),

@@ -12,6 +12,7 @@
 #include "position.h"
 #include "reclaim.h"
 #include "release.h"
+#include "settle.h"
 #include "successors.h"
 
 void ircache__clock_publish(ircache *c, uint64_t at_least)
@@ -114,6 +115,7 @@ int ircache__trie_insert(ircache *c, const void *key, uint32_t key_len, const ch
     if (atomic_load_explicit(&c->gate, memory_order_relaxed) & IRCACHE__GATE_DISABLED)
         return ircache__fail(IRCACHE_EDISABLED, "insert into a disabled cache");
     ircache__lock(c);
+    int settled = ircache__settle_begin(c, p);
     /* Every thread's uses so far come before this insert (they may not have
      * marked a step since): publish the newest before stamping. */
     ircache__clock_publish(c, ircache__positions_newest_clock(c));
@@ -121,6 +123,7 @@ int ircache__trie_insert(ircache *c, const void *key, uint32_t key_len, const ch
     ircache__node *n = ircache__succ_find(parent, key, key_len, c->hash_seed, 0);
     ircache__kind_ticket ticket;
     if (ircache__kind_prepare(&c->kinds, op, owner, &ticket) != 0) {
+        ircache__settle_end(c, settled);
         ircache__unlock(c);
         return ircache__fail(IRCACHE_ENOMEM, "no memory for the op label");
     }
@@ -136,6 +139,7 @@ int ircache__trie_insert(ircache *c, const void *key, uint32_t key_len, const ch
         n = attach(c, parent, key, key_len, &ticket, payload);
         if (n == NULL) {
             ircache__kind_abandon(&ticket);
+            ircache__settle_end(c, settled);
             ircache__unlock(c);
             return ircache__fail(IRCACHE_ENOMEM, "no memory for a node with a %u-byte key", key_len);
         }
@@ -151,6 +155,7 @@ int ircache__trie_insert(ircache *c, const void *key, uint32_t key_len, const ch
     ircache__evict(c, p, &dead);
     maybe_free_retired(c, p);
     ircache__grave_open(c, &grave, dead.head);
+    ircache__settle_end(c, settled);
     ircache__unlock(c);
     ircache__release_call(old);
     ircache__grave_close(c, &grave);
@@ -203,11 +208,14 @@ void ircache__trie_clear(ircache *c)
     ircache__position *self = ircache__position_find(c);
     struct detached d;
     ircache__lock(c);
+    /* Pending hits count in the op statistics. */
+    int settled = ircache__settle_begin(c, self);
     /* Uses before the clear come before any use after it. */
     ircache__clock_publish(c, ircache__positions_newest_clock(c));
     detach_all(c, &d);
     c->clears++;
     ircache__synchronize(c, self);
+    ircache__settle_end(c, settled);
     ircache__unlock(c);
     release_detached(&d);
 }
@@ -219,7 +227,12 @@ int ircache__trie_set_max_nodes(ircache *c, uint64_t max_nodes)
     ircache__dead_list_init(&dead);
     ircache__grave grave;
     ircache__lock(c);
+    /* Eviction reads stamps and counts: settled, if it will run, until the
+     * nodes it drops are gone. The heap tolerates stale stamps. */
+    int settled = max_nodes != 0 && c->nodes > max_nodes ? ircache__settle_begin(c, self)
+                                                         : ircache__settle_nothing();
     if (ircache__lru_rebuild(c, max_nodes) != 0) {
+        ircache__settle_end(c, settled);
         ircache__unlock(c);
         return ircache__fail(IRCACHE_ENOMEM, "no memory for the eviction order of %llu nodes",
                              (unsigned long long)c->nodes);
@@ -227,6 +240,7 @@ int ircache__trie_set_max_nodes(ircache *c, uint64_t max_nodes)
     atomic_store_explicit(&c->max_nodes, max_nodes, memory_order_relaxed);
     ircache__evict(c, self, &dead);
     ircache__grave_open(c, &grave, dead.head);
+    ircache__settle_end(c, settled);
     ircache__unlock(c);
     ircache__grave_close(c, &grave);
     return 0;

@@ -1002,6 +1002,21 @@ static void json_hits(const char *text, long each, long *sum, int *nodes_with_ea
     }
 }
 
+/* Dumps c as JSON to path and checks that each of its `nodes` nodes has
+ * exactly `each` hits. */
+static void check_every_node_has_hits(ircache *c, const char *path, long each, int nodes)
+{
+    REQUIRE(ircache_dump_json(c, path) == 0);
+    char *text = read_file(path, NULL);
+    REQUIRE(text != NULL);
+    long sum;
+    int exact;
+    json_hits(text, each, &sum, &exact);
+    CHECK_MSG(exact == nodes, "%d of %d nodes have %ld hits (all hits: %ld)", exact, nodes, each, sum);
+    CHECK_U64(sum, each * nodes);
+    free(text);
+}
+
 static void hit_counts_stay_exact_as_threads_join_and_leave(void)
 {
     static join_run run;
@@ -1028,19 +1043,195 @@ static void hit_counts_stay_exact_as_threads_join_and_leave(void)
     CHECK_U64(stats_of(run.c).hits, steps * JOIN_DEPTH);
     char *dir = make_temp_dir();
     char *path = path_join(dir, "hits.json");
-    REQUIRE(ircache_dump_json(run.c, path) == 0);
-    char *text = read_file(path, NULL);
-    REQUIRE(text != NULL);
-    long sum;
-    int exact;
-    json_hits(text, steps, &sum, &exact);
-    CHECK_MSG(exact == JOIN_DEPTH, "%d of %d nodes have %ld hits (all hits: %ld)", exact, JOIN_DEPTH,
-              steps, sum);
-    CHECK_U64(sum, steps * JOIN_DEPTH);
-    free(text);
+    check_every_node_has_hits(run.c, path, steps, JOIN_DEPTH);
     free(path);
     remove_temp_dir(dir);
     ircache_free(run.c);
+}
+
+/* ---- the last hit of a thread alone, read by another thread ----------- */
+
+/* A thread alone in a cache writes a hit among a table's successors into
+ * the node only at its next hit (lib/settle.h). Whatever another thread
+ * reads meanwhile must include it: the count, the op statistics, the
+ * most-recently-used order and the eviction order. */
+
+#define IDLE_KEYS 8
+#define IDLE_ROUNDS 5
+
+/* A tracer thread that pauses, alone in its cache, while the test thread
+ * (which has no position there) reads it, and exits when told. */
+typedef struct pausing_tracer {
+    ircache *c;
+    _Atomic int stop;
+    _Atomic long hits;
+    pthread_barrier_t paused, resumed;
+    pthread_t thread;
+} pausing_tracer;
+
+static void start_pausing_tracer(pausing_tracer *t, void *(*trace)(void *))
+{
+    memset(t, 0, sizeof *t);
+    t->c = ircache_new();
+    REQUIRE(t->c != NULL);
+    pthread_barrier_init(&t->paused, NULL, 2);
+    pthread_barrier_init(&t->resumed, NULL, 2);
+    start_thread(&t->thread, trace, t);
+}
+
+/* The tracer's side: pause until the test has read. */
+static void pause_tracing(pausing_tracer *t)
+{
+    pthread_barrier_wait(&t->paused);
+    pthread_barrier_wait(&t->resumed);
+}
+
+static void end_pausing_tracer(pausing_tracer *t)
+{
+    pthread_barrier_wait(&t->resumed);
+    join_thread(t->thread);
+}
+
+static void free_pausing_tracer(pausing_tracer *t)
+{
+    pthread_barrier_destroy(&t->paused);
+    pthread_barrier_destroy(&t->resumed);
+    ircache_free(t->c);
+}
+
+static const char *const idle_keys[IDLE_KEYS] = {"w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7"};
+
+static void *trace_then_idle(void *arg)
+{
+    pausing_tracer *t = arg;
+    static int payload;
+    for (int k = 0; k < IDLE_KEYS; k++) {
+        REQUIRE(ircache_insert(t->c, KEY(idle_keys[k]), "w", &payload, NULL) == 0);
+        ircache_mark_step(t->c);
+    }
+    for (int r = 0; r < IDLE_ROUNDS; r++) {
+        for (int k = 0; k < IDLE_KEYS; k++) {
+            CHECK_PTR(ircache_lookup(t->c, KEY(idle_keys[k])), &payload);
+            ircache_mark_step(t->c);
+        }
+    }
+    pause_tracing(t); /* alone in the cache, and idle */
+    return NULL;
+}
+
+static uint64_t reused_of(ircache *c, const char *op)
+{
+    ircache_op_stats out[4];
+    int64_t count = ircache_get_op_stats(c, out, 4);
+    REQUIRE(count >= 0 && count <= 4);
+    for (int64_t i = 0; i < count; i++)
+        if (strcmp(out[i].op, op) == 0)
+            return out[i].reused;
+    return UINT64_MAX;
+}
+
+/* Where "0 -> <id>\n" starts in text, or -1. */
+static long root_edge_at(const char *text, int id)
+{
+    char edge[32];
+    snprintf(edge, sizeof edge, "0 -> %d\n", id);
+    const char *at = strstr(text, edge);
+    return at != NULL ? at - text : -1;
+}
+
+static void an_idle_thread_s_last_hit_counts_for_other_threads(void)
+{
+    static pausing_tracer t;
+    start_pausing_tracer(&t, trace_then_idle);
+    pthread_barrier_wait(&t.paused);
+
+    /* This thread has no position in the cache: the tracer is alone. */
+    char *dir = make_temp_dir();
+    char *json = path_join(dir, "idle.json"), *dot = path_join(dir, "idle.dot");
+    check_every_node_has_hits(t.c, json, IDLE_ROUNDS, IDLE_KEYS);
+    CHECK_U64(reused_of(t.c, "w"), IDLE_KEYS * IDLE_ROUNDS);
+
+    /* Most recently used first: w7 (id 8), the tracer's last hit, ..., w0. */
+    REQUIRE(ircache_dump_dot(t.c, dot) == 0);
+    char *text = read_file(dot, NULL);
+    REQUIRE(text != NULL);
+    for (int id = IDLE_KEYS; id > 1; id--)
+        CHECK_MSG(root_edge_at(text, id) >= 0 && root_edge_at(text, id) < root_edge_at(text, id - 1),
+                  "the edge to %d comes before the one to %d in\n%s", id, id - 1, text);
+    free(text);
+
+    /* Least recently used go first: w0..w3, not w7. */
+    CHECK_INT(ircache_set_max_nodes(t.c, IDLE_KEYS / 2), 0);
+    REQUIRE(ircache_dump_dot(t.c, dot) == 0);
+    text = read_file(dot, NULL);
+    REQUIRE(text != NULL);
+    for (int id = 1; id <= IDLE_KEYS; id++)
+        CHECK_MSG((root_edge_at(text, id) >= 0) == (id > IDLE_KEYS / 2), "node %d %s in\n%s", id,
+                  id > IDLE_KEYS / 2 ? "was evicted" : "was kept", text);
+    free(text);
+    CHECK_U64(reused_of(t.c, "w"), IDLE_KEYS * IDLE_ROUNDS);
+
+    end_pausing_tracer(&t);
+    CHECK_U64(reused_of(t.c, "w"), IDLE_KEYS * IDLE_ROUNDS);
+    free(json);
+    free(dot);
+    remove_temp_dir(dir);
+    free_pausing_tracer(&t);
+}
+
+/* The same while the tracer runs: another thread dumps, reads the op
+ * statistics, bounds the cache below the tracer's keys (evicting them)
+ * and lifts the bound, and clears; every hit the tracer saw is counted
+ * exactly once in the end, whichever thread wrote it into its node. */
+
+#define BUSY_KEYS 64
+
+static void *trace_until_stopped(void *arg)
+{
+    pausing_tracer *t = arg;
+    static int payload;
+    long hits = 0;
+    while (!atomic_load(&t->stop)) {
+        for (int k = 0; k < BUSY_KEYS; k++) {
+            char key[8];
+            snprintf(key, sizeof key, "b%d", k);
+            if (ircache_lookup(t->c, KEY(key)) != NULL)
+                hits++;
+            else
+                REQUIRE(ircache_insert(t->c, KEY(key), "b", &payload, NULL) == 0);
+            ircache_mark_step(t->c);
+        }
+    }
+    atomic_store(&t->hits, hits);
+    pause_tracing(t); /* alone, its last hit maybe pending */
+    return NULL;
+}
+
+static void hits_count_once_while_another_thread_reads_and_clears(void)
+{
+    static pausing_tracer t;
+    start_pausing_tracer(&t, trace_until_stopped);
+    char *dir = make_temp_dir();
+    char *json = path_join(dir, "busy.json");
+    for (int i = 0; i < 200; i++) {
+        REQUIRE(ircache_dump_json(t.c, json) == 0);
+        CHECK(reused_of(t.c, "b") != UINT64_MAX || stats_of(t.c).inserts == 0);
+        if (i % 50 == 49)
+            ircache_clear(t.c);
+        if (i % 20 == 10)
+            CHECK_INT(ircache_set_max_nodes(t.c, (uint64_t)(i % 40 == 10 ? BUSY_KEYS / 4 : 0)), 0);
+    }
+    atomic_store(&t.stop, 1);
+    pthread_barrier_wait(&t.paused);
+    long hits = atomic_load(&t.hits);
+    CHECK(hits > 0);
+    CHECK_U64(reused_of(t.c, "b"), hits);
+    end_pausing_tracer(&t);
+    CHECK_U64(reused_of(t.c, "b"), hits);
+    CHECK_U64(stats_of(t.c).hits, hits);
+    free(json);
+    remove_temp_dir(dir);
+    free_pausing_tracer(&t);
 }
 
 /* ---- threads and caches that come and go ------------------------------- */
@@ -1325,6 +1516,8 @@ int main(int argc, char **argv)
     RUN(release_may_call_back_into_the_same_cache);
     RUN(stats_add_up_under_concurrency);
     RUN(hit_counts_stay_exact_as_threads_join_and_leave);
+    RUN(an_idle_thread_s_last_hit_counts_for_other_threads);
+    RUN(hits_count_once_while_another_thread_reads_and_clears);
     RUN(threads_and_caches_come_and_go);
     RUN(eviction_while_others_trace);
     return check_exit_code();
