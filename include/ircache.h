@@ -253,8 +253,13 @@ IRCACHE_API void ircache_clear(ircache *c);
  * The file is written whole or not at all: it is written to a temporary file
  * beside path and renamed over it, so on failure no partial file is left and
  * a file already at path is unchanged. A new file gets mode 0666 less the
- * umask. A path naming an existing non-regular file (a FIFO, /dev/stdout) is
- * written directly. Other threads may keep tracing; inserts and clears wait
+ * umask; a replaced one keeps its mode. A symlink is followed as open()
+ * follows it: its target, existing or not, is the file written, and the
+ * link stays. A path naming an existing non-regular file (a FIFO, a
+ * terminal) is written directly, and so is a file this process has open
+ * named as /dev/stdout, /dev/fd/N or /proc/self/fd/N: at its offset, even
+ * a regular file, which is then not replaced (a closed one: IRCACHE_EIO,
+ * EBADF). Other threads may keep tracing; inserts and clears wait
  * until the dump is done. A dump of more than a megabyte writes from a
  * helper thread while it formats the rest (every signal blocked there,
  * joined before the call returns; never in a process forked after the

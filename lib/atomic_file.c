@@ -78,20 +78,115 @@ static int open_direct(ircache__file *f, const char *path)
     return 0;
 }
 
-/* Where the new file goes: a symlink to a regular file keeps being a
- * symlink, its target is what gets replaced. */
-static char *resolve_target(const char *path)
+/* Symlinks followed before giving up, as the kernel's limit for open(). */
+#define MAX_SYMLINKS 40
+
+/* The target of the symlink at path, relative ones taken from the link's
+ * directory; NULL with errno set. */
+static char *read_link_beside(const char *path)
 {
-    struct stat link;
-    if (lstat(path, &link) == 0 && S_ISLNK(link.st_mode)) {
-        char *resolved = realpath(path, NULL);
-        if (resolved != NULL) {
-            char *copy = copy_string(resolved);
-            free(resolved);
-            return copy;
+    for (size_t size = 256;; size *= 2) {
+        char *link = ircache__malloc(size);
+        if (link == NULL) {
+            errno = ENOMEM;
+            return NULL;
         }
+        ssize_t n = readlink(path, link, size);
+        if (n < 0 || (size_t)n >= size) {
+            int err = n < 0 ? errno : size > PATH_MAX ? ENAMETOOLONG : 0;
+            ircache__free(link);
+            if (err != 0) {
+                errno = err;
+                return NULL;
+            }
+            continue; /* cut short: a larger buffer */
+        }
+        link[n] = '\0';
+        const char *slash = strrchr(path, '/');
+        size_t dir_len = link[0] != '/' && slash != NULL ? (size_t)(slash - path) + 1 : 0;
+        char *joined = ircache__malloc(dir_len + (size_t)n + 1);
+        if (joined != NULL) {
+            memcpy(joined, path, dir_len);
+            memcpy(joined + dir_len, link, (size_t)n + 1);
+        } else {
+            errno = ENOMEM;
+        }
+        ircache__free(link);
+        return joined;
     }
-    return copy_string(path);
+}
+
+/* N when path is the entry N of this process's /proc/PID/fd (reached as
+ * /proc/self/fd/N, /dev/fd/N or through /dev/stdout): a file this process
+ * has open, whatever its name, and not a name to write a new file to;
+ * else -1. */
+static int open_file_entry(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL || slash[1] == '\0')
+        return -1;
+    long n = 0;
+    for (const char *d = slash + 1; *d != '\0'; d++) {
+        if (*d < '0' || *d > '9' || n > INT_MAX / 10)
+            return -1;
+        n = n * 10 + (*d - '0');
+    }
+    char *dir = copy_string(path);
+    if (dir == NULL)
+        return -1;
+    dir[slash == path ? 1 : slash - path] = '\0';
+    char *real = realpath(dir, NULL);
+    ircache__free(dir);
+    if (real == NULL)
+        return -1;
+    char fds[64];
+    snprintf(fds, sizeof fds, "/proc/%ld/fd", (long)getpid());
+    int entry = strcmp(real, fds) == 0;
+    free(real);
+    return entry ? (int)n : -1;
+}
+
+/* Where a dump to path goes, following symlinks as open() would: a
+ * symlink stays a symlink, and its target, existing or not, is the file
+ * written. Sets *target (owned), or *open_fd when the chain ends at a file
+ * this process has open (/dev/stdout into a file): that file is written
+ * through its descriptor, at its offset, not replaced. Returns 0 or an
+ * errno value. */
+static int resolve_target(const char *path, char **target, int *open_fd)
+{
+    char *at = copy_string(path);
+    for (int hops = 0; at != NULL; hops++) {
+        int fd = open_file_entry(at);
+        struct stat link;
+        if (fd >= 0 || lstat(at, &link) != 0 || !S_ISLNK(link.st_mode)) {
+            if (fd >= 0)
+                ircache__free(at);
+            *target = fd >= 0 ? NULL : at;
+            *open_fd = fd;
+            return 0;
+        }
+        char *next = hops < MAX_SYMLINKS ? read_link_beside(at) : NULL;
+        int err = hops < MAX_SYMLINKS ? errno : ELOOP;
+        ircache__free(at);
+        if (next == NULL)
+            return err;
+        at = next;
+    }
+    return ENOMEM;
+}
+
+/* The caller's open file fd, written through a descriptor of our own. */
+static int open_through(ircache__file *f, int fd, const char *path)
+{
+    f->direct = 1;
+    f->offset = -1;
+    f->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (f->fd < 0) {
+        int err = errno;
+        release_names(f);
+        return ircache__fail_errno(err, "cannot write '%s' (this process's file %d)", path, fd);
+    }
+    return 0;
 }
 
 int ircache__file_open(ircache__file *f, const char *path)
@@ -116,11 +211,18 @@ int ircache__file_open(ircache__file *f, const char *path)
     if (exists && !S_ISREG(existing.st_mode))
         return open_direct(f, path);
 
-    f->target = resolve_target(path);
-    if (f->target == NULL) {
+    int open_fd = -1;
+    int unresolved = resolve_target(path, &f->target, &open_fd);
+    if (unresolved == ENOMEM) {
         release_names(f);
         return ircache__fail(IRCACHE_ENOMEM, "no memory for the path '%s'", path);
     }
+    if (unresolved != 0) {
+        release_names(f);
+        return ircache__fail_errno(unresolved, "cannot follow the link '%s'", path);
+    }
+    if (open_fd >= 0)
+        return open_through(f, open_fd, path);
     for (int attempt = 0; attempt < TEMP_ATTEMPTS; attempt++) {
         f->temp = temp_name_beside(f->target, temp_tag(attempt));
         if (f->temp == NULL) {

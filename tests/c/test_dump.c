@@ -1036,6 +1036,99 @@ static void dump_through_a_symlink_replaces_its_target(void)
     ircache_free(c);
 }
 
+/* Whether path is still a symlink. */
+static int is_symlink(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+/* A symlink whose target does not exist yet: the target is created, as
+ * open() creates it, and the link stays. One into a missing directory, or
+ * in a loop, fails with the system's reason and changes nothing. */
+static void dump_through_a_dangling_symlink_creates_its_target(void)
+{
+    int payloads[2];
+    ircache *c = small_cache(payloads);
+    char *dir = make_temp_dir();
+    char *sub = path_join(dir, "sub");
+    char *target = path_join(sub, "new.dot");
+    char *link = path_join(dir, "link.dot");
+    char *nowhere = path_join(dir, "nowhere.dot");
+    char *loop_a = path_join(dir, "a.dot"), *loop_b = path_join(dir, "b.dot");
+    REQUIRE(mkdir(sub, 0700) == 0);
+    REQUIRE(symlink("sub/new.dot", link) == 0);
+    REQUIRE(symlink("missing/x.dot", nowhere) == 0);
+    REQUIRE(symlink("b.dot", loop_a) == 0);
+    REQUIRE(symlink("a.dot", loop_b) == 0);
+
+    CHECK_INT(ircache_dump_dot(c, link), 0);
+    CHECK_MSG(is_symlink(link), "the symlink was replaced by a file");
+    check_file_is(target, small_dot);
+
+    CHECK_INT(ircache_dump_dot(c, nowhere), IRCACHE_EIO);
+    CHECK_INT(ircache_last_errno(), ENOENT);
+    CHECK_INT(ircache_dump_json(c, loop_a), IRCACHE_EIO);
+    CHECK_INT(ircache_last_errno(), ELOOP);
+    CHECK_CONTAINS(ircache_last_error(), "a.dot");
+    CHECK(is_symlink(nowhere) && is_symlink(loop_a) && is_symlink(loop_b));
+    CHECK_INT(count_dir_entries(dir), 5);
+    CHECK_INT(count_dir_entries(sub), 1);
+
+    free(sub);
+    free(target);
+    free(link);
+    free(nowhere);
+    free(loop_a);
+    free(loop_b);
+    remove_temp_dir(dir);
+    ircache_free(c);
+}
+
+/* /dev/stdout, /dev/fd/N and /proc/self/fd/N name a file this process has
+ * open: a dump goes into it at its offset, between what the process wrote
+ * before and after, even when it is a regular file, which is not
+ * replaced. With the descriptor closed it is an error, and a symlink to
+ * the entry stays a symlink. */
+static void dump_to_a_file_this_process_has_open_writes_into_it(void)
+{
+    if (access("/proc/self/fd", F_OK) != 0) {
+        printf("skip: no /proc/self/fd\n");
+        return;
+    }
+    int payloads[2];
+    ircache *c = small_cache(payloads);
+    char *dir = make_temp_dir();
+    char *out = path_join(dir, "out.txt");
+    char *link = path_join(dir, "out.link");
+    int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    REQUIRE(fd >= 0);
+    char dev_fd[64], proc_fd[64];
+    snprintf(dev_fd, sizeof dev_fd, "/dev/fd/%d", fd);
+    snprintf(proc_fd, sizeof proc_fd, "/proc/self/fd/%d", fd);
+    REQUIRE(symlink(proc_fd, link) == 0);
+
+    REQUIRE(write(fd, "before\n", 7) == 7);
+    CHECK_INT(ircache_dump_dot(c, dev_fd), 0);
+    REQUIRE(write(fd, "between\n", 8) == 8);
+    CHECK_INT(ircache_dump_dot(c, link), 0);
+    REQUIRE(write(fd, "after\n", 6) == 6);
+    REQUIRE(close(fd) == 0);
+    char expected[512];
+    snprintf(expected, sizeof expected, "before\n%sbetween\n%safter\n", small_dot, small_dot);
+    check_file_is(out, expected);
+
+    CHECK_INT(ircache_dump_dot(c, link), IRCACHE_EIO);
+    CHECK_INT(ircache_last_errno(), EBADF);
+    CHECK(is_symlink(link));
+    CHECK_INT(count_dir_entries(dir), 2);
+
+    free(out);
+    free(link);
+    remove_temp_dir(dir);
+    ircache_free(c);
+}
+
 typedef struct fifo_reader {
     const char *path;
     char *text;
@@ -1128,6 +1221,8 @@ int main(void)
     RUN(new_file_gets_0666_less_the_umask);
     RUN(failed_dump_leaves_no_file_behind);
     RUN(dump_through_a_symlink_replaces_its_target);
+    RUN(dump_through_a_dangling_symlink_creates_its_target);
+    RUN(dump_to_a_file_this_process_has_open_writes_into_it);
     RUN(dump_to_non_regular_files);
     RUN(odd_path_names_work);
     return check_exit_code();
