@@ -32,11 +32,18 @@ def _flags(args: argparse.Namespace) -> List[str]:
     return lines
 
 
+def _positive(text: str) -> int:
+    steps = int(text)
+    if steps < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {steps}")
+    return steps
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ircache", description=__doc__.split("\n")[0])
     parser.add_argument("command", nargs="?", choices=["demo"], help="demo: trace a few training steps")
     parser.add_argument("--out", default="ircache-demo.dot", help="where the demo writes its DOT dump")
-    parser.add_argument("--steps", type=int, default=6, help="training steps the demo traces")
+    parser.add_argument("--steps", type=_positive, default=6, help="training steps the demo traces")
     parser.add_argument("--cflags", action="store_true", help="compiler flags for ircache.h")
     parser.add_argument("--libs", action="store_true", help="linker flags for the packaged libircache")
     parser.add_argument("--include-dir", action="store_true", help="the directory of ircache.h")
@@ -57,7 +64,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command == "demo":
         from ._demo import run
 
-        return run(args.out, args.steps)
+        try:
+            return run(args.out, args.steps)
+        except OSError as exc:
+            print(f"python -m ircache demo: cannot write the dump: {exc}", file=sys.stderr)
+            return 1
     parser.print_help()
     return 2
 

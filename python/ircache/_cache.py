@@ -5,11 +5,12 @@ from __future__ import annotations
 import atexit
 import codecs
 import itertools
+import operator
 import os
 import weakref
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, NoReturn, Optional, Tuple, Union
 
 from ._errors import check, raise_for
 from ._ffi import ffi, lib
@@ -120,10 +121,14 @@ class Stats:
 
 
 def _key_arg(key: Key) -> Tuple[Any, int]:
-    """The key as something the C shim takes, and its length in bytes."""
-    if isinstance(key, bytes):
+    """The key as something the C shim takes, and its length in bytes.
+
+    Only exact bytes pass as they are: a subclass may define a __len__ that
+    is not its size, so its bytes, as those of a bytearray or memoryview,
+    are taken through the buffer protocol, which knows the size."""
+    if type(key) is bytes:
         return key, len(key)
-    if isinstance(key, (bytearray, memoryview)):
+    if isinstance(key, (bytes, bytearray, memoryview)):
         try:
             buf = ffi.from_buffer("char[]", key)
         except (TypeError, ValueError, BufferError) as exc:
@@ -242,7 +247,9 @@ class TrieCache:
 
         On a hit the position moves to that node and its object is returned;
         on a miss the position stays and None is returned. Nodes inserted by
-        other runtimes sharing the cache are misses.
+        other runtimes sharing the cache are misses. When another thread or
+        a C runtime drops or replaces the node's object during the lookup,
+        the lookup may return None with the position moved to the node.
 
         Parameters
         ----------
@@ -271,7 +278,7 @@ class TrieCache:
         Raises
         ------
         IRCacheError
-            The cache is disabled (``code == IRCACHE_EDISABLED``).
+            The cache is disabled (``code == ircache.IRCACHE_EDISABLED``).
         MemoryError
             Out of memory; nothing was stored.
         """
@@ -324,8 +331,12 @@ class TrieCache:
 
     @max_nodes.setter
     def max_nodes(self, value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"max_nodes must be an int, not {type(value).__name__}")
+        if isinstance(value, bool):
+            raise TypeError("max_nodes must be an int, not bool")
+        try:
+            value = operator.index(value)  # ints, and integers such as NumPy's
+        except TypeError:
+            raise TypeError(f"max_nodes must be an int, not {type(value).__name__}") from None
         if value < 0 or value >= 1 << 64:
             raise ValueError(f"max_nodes must be between 0 and 2**64 - 1, not {value}")
         check(lib.ircache_set_max_nodes(self._live(), value))
@@ -359,6 +370,11 @@ class TrieCache:
             # cache: clearing is safe beside it, freeing is not (the handle
             # frees the cache when its last reference goes).
             lib.ircache_clear(ptr)
+
+    def __reduce__(self) -> NoReturn:
+        # A copy would share the C cache and the objects' table with the
+        # original without owning them; a pickle cannot carry either.
+        raise TypeError("a TrieCache cannot be copied or pickled: it owns a C cache")
 
     def __enter__(self) -> "TrieCache":
         self._live()
@@ -403,10 +419,14 @@ def _bound_lookup(handle: Any, find: Callable[[int], Optional[object]]) -> Tuple
     """
 
     def lookup(key: Key) -> Optional[object]:
-        try:
-            return find(_c_lookup(handle, key, len(key)))
-        except TypeError:
-            return find(_lookup_other(handle, key))
+        # Exact bytes only: cffi would also pass a cdata array, or a bytes
+        # subclass whose len() is not its size.
+        if type(key) is bytes:
+            try:
+                return find(_c_lookup(handle, key, len(key)))
+            except TypeError:
+                pass  # closed: the handle is None
+        return find(_lookup_other(handle, key))
 
     def close() -> None:
         nonlocal handle

@@ -8,6 +8,13 @@ from typing import NoReturn, Optional, Union
 from ._ffi import ffi, lib
 
 
+#: The negative codes of the C library, as IRCacheError.code carries them.
+IRCACHE_EINVAL: int = lib.IRCACHE_EINVAL
+IRCACHE_ENOMEM: int = lib.IRCACHE_ENOMEM
+IRCACHE_EIO: int = lib.IRCACHE_EIO
+IRCACHE_EDISABLED: int = lib.IRCACHE_EDISABLED
+
+
 class IRCacheError(Exception):
     """An ircache error with no closer built-in exception.
 

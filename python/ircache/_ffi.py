@@ -26,7 +26,10 @@ if _override:
 from ._ircache_cffi import ffi, lib  # noqa: E402  (must follow the preload)
 
 if _override_handle is not None:
-    _override_handle.ircache_default.restype = ctypes.c_void_p
+    try:
+        _override_handle.ircache_default.restype = ctypes.c_void_p
+    except AttributeError:
+        raise ImportError(f"IRCACHE_LIBRARY={_override!r} is not a libircache (no ircache_default)") from None
     if _override_handle.ircache_default() != int(ffi.cast("uintptr_t", lib.ircache_default())):
         raise ImportError(
             f"IRCACHE_LIBRARY={_override!r} was loaded, but the extension bound to another "

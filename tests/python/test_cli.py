@@ -106,3 +106,19 @@ def test_demo_exits_0_and_writes_a_dot_file_graphviz_accepts(tmp_path):
     svg = subprocess.run([dot, "-Tsvg", str(out)], capture_output=True, timeout=60, check=False)
     assert svg.returncode == 0, svg.stderr
     assert b"<svg" in svg.stdout
+
+
+@pytest.mark.parametrize("steps", ["0", "-3", "x"])
+def test_demo_refuses_a_step_count_below_one(tmp_path, steps):
+    result = run_cli("demo", "--steps", steps, "--out", str(tmp_path / "d.dot"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--steps" in result.stderr
+    assert not (tmp_path / "d.dot").exists()
+
+
+def test_demo_reports_an_unwritable_dump_without_a_traceback(tmp_path):
+    out = tmp_path / "missing" / "d.dot"
+    result = run_cli("demo", "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "cannot write the dump" in result.stderr and str(out) in result.stderr

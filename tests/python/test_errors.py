@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import ircache
+from ircache._ffi import ffi
 from trie_support import Node, parse_dot
 
 
@@ -244,6 +245,9 @@ def test_wrong_types_everywhere_raise_type_error(cache):
         "lookup(str)": lambda: cache.lookup("k"),
         "lookup(int)": lambda: cache.lookup(7),
         "lookup(None)": lambda: cache.lookup(None),
+        "lookup(cdata char[])": lambda: cache.lookup(ffi.new("char[]", b"k")),
+        "lookup(cdata int[])": lambda: cache.lookup(ffi.new("int[]", 4)),
+        "insert(cdata char[])": lambda: cache.insert(ffi.new("char[]", b"k"), Node()),
         "insert(str key)": lambda: cache.insert("k", Node()),
         "insert(int key)": lambda: cache.insert(7, Node()),
         "insert(None node)": lambda: cache.insert(b"k", None),
@@ -268,6 +272,69 @@ def test_wrong_types_everywhere_raise_type_error(cache):
             wrong[name] = "no exception"
     assert wrong == {}
     assert cache.stats().nodes == 0
+
+
+class LyingLength(bytes):
+    """A bytes subclass whose len() is not its size."""
+
+    def __init__(self, value: bytes, length: int) -> None:
+        self.length = length
+
+    def __new__(cls, value: bytes, length: int) -> "LyingLength":
+        return super().__new__(cls, value)
+
+    def __len__(self) -> int:
+        return self.length
+
+
+@pytest.mark.parametrize("length", [0, 1, 64, 1 << 30])
+def test_a_key_is_its_bytes_whatever_its_len_says(cache, length):
+    key = LyingLength(b"key", length)
+    node = Node()
+    cache.insert(key, node)
+    cache.mark_step()
+    assert cache.lookup(b"key") is node
+    cache.mark_step()
+    assert cache.lookup(key) is node
+    cache.mark_step()
+    assert cache.lookup(memoryview(key)) is node
+    assert cache.stats().nodes == 1
+
+
+def test_copying_or_pickling_a_cache_is_a_type_error(cache):
+    import copy
+    import pickle
+
+    cache.insert(b"k", Node())
+    for attempt in (lambda: copy.copy(cache), lambda: copy.deepcopy(cache), lambda: pickle.dumps(cache)):
+        with pytest.raises(TypeError, match="cannot be copied"):
+            attempt()
+    cache.mark_step()
+    assert cache.lookup(b"k") is not None
+
+
+def test_max_nodes_takes_any_integer_type(cache):
+    class Count:
+        def __index__(self) -> int:
+            return 3
+
+    cache.max_nodes = Count()
+    assert cache.max_nodes == 3
+    with pytest.raises(TypeError):
+        cache.max_nodes = True
+
+
+def test_the_error_codes_are_exported_and_match_ircache_error_code(cache):
+    assert (ircache.IRCACHE_EINVAL, ircache.IRCACHE_ENOMEM, ircache.IRCACHE_EIO, ircache.IRCACHE_EDISABLED) == (
+        -1,
+        -2,
+        -3,
+        -4,
+    )
+    cache.enabled = False
+    with pytest.raises(ircache.IRCacheError) as raised:
+        cache.insert(b"k", Node())
+    assert raised.value.code == ircache.IRCACHE_EDISABLED
 
 
 def test_missing_arguments_raise_type_error(cache):

@@ -5,6 +5,7 @@ once. A copy of the packaged library in a temporary directory stands for a
 host's own libircache (same SONAME, another file).
 """
 
+import ctypes.util
 import os
 import shutil
 import subprocess
@@ -82,3 +83,13 @@ def test_ircache_library_naming_a_missing_file_is_an_import_error(tmp_path):
     out = subprocess.run([sys.executable, "-c", "import ircache"], env=env, capture_output=True, text=True)
     assert out.returncode != 0
     assert "ImportError" in out.stderr and "IRCACHE_LIBRARY" in out.stderr
+
+
+def test_ircache_library_naming_another_library_is_an_import_error():
+    other = ctypes.util.find_library("m")
+    if other is None:
+        pytest.skip("no libm to name")
+    env = dict(os.environ, IRCACHE_LIBRARY=other)
+    out = subprocess.run([sys.executable, "-c", "import ircache"], env=env, capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "ImportError" in out.stderr and "is not a libircache" in out.stderr
