@@ -203,8 +203,10 @@ IRCACHE_API void *ircache_lookup_owned(ircache *c, const void *key, size_t key_l
  * position and move the position to it. If a successor with an equal key
  * exists, its payload, owner and label are replaced instead (the old payload
  * is released), its hit count restarts at 0, the position moves there and it
- * counts as an insert, not a fork. Past max_nodes, least recently used leaves
- * are evicted before the call returns.
+ * counts as an insert, not a fork; a lookup of that key by another thread
+ * while the replacement is under way misses (it never pairs the old payload
+ * with the new owner). Past max_nodes, least recently used leaves are
+ * evicted before the call returns.
  * @param key borrowed, copied into the node; may be NULL only when key_len is 0.
  * @param op  the node's label in dumps and op stats; borrowed and copied; may
  *            be NULL (an empty label). Any bytes are allowed.
