@@ -127,16 +127,20 @@ static int open_file_entry(const char *path)
         return -1;
     long n = 0;
     for (const char *d = slash + 1; *d != '\0'; d++) {
-        if (*d < '0' || *d > '9' || n > INT_MAX / 10)
+        if (*d < '0' || *d > '9')
             return -1;
         n = n * 10 + (*d - '0');
+        if (n > INT_MAX)
+            return -1;
     }
-    char *dir = copy_string(path);
-    if (dir == NULL)
+    /* Its directory, "/" for "/N"; a longer one than PATH_MAX is not /proc's. */
+    char dir[PATH_MAX];
+    size_t dir_len = slash == path ? 1 : (size_t)(slash - path);
+    if (dir_len >= sizeof dir)
         return -1;
-    dir[slash == path ? 1 : slash - path] = '\0';
+    memcpy(dir, path, dir_len);
+    dir[dir_len] = '\0';
     char *real = realpath(dir, NULL);
-    ircache__free(dir);
     if (real == NULL)
         return -1;
     char fds[64];
