@@ -45,10 +45,9 @@ int ircache__dump_with(ircache *c, const char *path, const char *header, const c
     if (rc != 0)
         return rc;
     ircache__file_put(&f, header, strlen(header));
-    const ircache__position *self = ircache__position_find(c);
+    ircache__position *self = ircache__position_find(c);
     ircache__lock(c);
-    /* A dump drops nothing: hits after the settle may go pending again. */
-    ircache__settle_end(c, ircache__settle_begin(c, self));
+    ircache__settle_for_reading(c, self);
     size_t ops = c->kinds.ops.count;
     struct dump_walk w = {&f, how, ircache__calloc(ops ? ops : 1, sizeof(ircache__text)), visit};
     rc = w.labels == NULL ? ircache__fail(IRCACHE_ENOMEM, "no memory to dump %zu labels", ops)

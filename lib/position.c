@@ -169,8 +169,7 @@ ircache__position *ircache__position_slow(ircache *c, int create)
             atomic_store_explicit(&c->shared, IRCACHE__SHARED, memory_order_relaxed);
             ircache__synchronize(c, found);
             /* Nor will it write the hit it left pending (settle.h). */
-            for (ircache__position *q = c->positions; q != NULL; q = q->cache_next)
-                ircache__settle_position(q);
+            ircache__settle_all(c);
             /* Nor did it publish its clock at step marks. */
             ircache__clock_publish(c, ircache__positions_newest_clock(c));
             atomic_store_explicit(&found->clock, atomic_load_explicit(&c->clock, memory_order_relaxed),

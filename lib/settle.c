@@ -18,7 +18,13 @@ void ircache__settle_position(ircache__position *p)
     atomic_store_explicit(&p->pending, NULL, memory_order_relaxed);
 }
 
-int ircache__settle_begin(ircache *c, const ircache__position *self)
+void ircache__settle_all(ircache *c)
+{
+    for (ircache__position *p = c->positions; p != NULL; p = p->cache_next)
+        ircache__settle_position(p);
+}
+
+int ircache__settle_begin(ircache *c, ircache__position *self)
 {
     int state = atomic_load_explicit(&c->shared, memory_order_relaxed);
     /* Shared: the arrival that made it so settled the thread that was
@@ -30,7 +36,7 @@ int ircache__settle_begin(ircache *c, const ircache__position *self)
          * lookup of its own but the one whose callback this may be, which
          * recorded its hit before calling back. Others need the lock to
          * take a position. */
-        ircache__settle_position((ircache__position *)self);
+        ircache__settle_position(self);
         return IRCACHE__SETTLE_UNCHANGED;
     }
     /* Another thread is alone in c and may be inside a lookup. The exchange
@@ -43,8 +49,7 @@ int ircache__settle_begin(ircache *c, const ircache__position *self)
      * nothing; those that may have read the state before are over after a
      * grace period, and their stores visible. */
     ircache__synchronize(c, self);
-    for (ircache__position *p = c->positions; p != NULL; p = p->cache_next)
-        ircache__settle_position(p);
+    ircache__settle_all(c);
     return state;
 }
 
@@ -54,4 +59,9 @@ void ircache__settle_end(ircache *c, int saved)
      * that reads the state restored also reads its pending hit cleared. */
     if (saved != IRCACHE__SETTLE_UNCHANGED)
         atomic_store_explicit(&c->shared, saved, memory_order_release);
+}
+
+void ircache__settle_for_reading(ircache *c, ircache__position *self)
+{
+    ircache__settle_end(c, ircache__settle_begin(c, self));
 }

@@ -63,21 +63,23 @@ void ircache__settle_position(ircache__position *p);
 /* What ircache__settle_begin returns when it left c->shared as it was. */
 #define IRCACHE__SETTLE_UNCHANGED (-1)
 
+/* ircache__settle_position for every position of c (cache lock held, and
+ * no thread of c recording: see there). */
+void ircache__settle_all(ircache *c);
+
 /* Settles every thread's pending hit in c, and keeps threads from
  * recording new ones until ircache__settle_end: what a writer does before
- * it reads counts or stamps or drops nodes. Cache lock held; self is the
- * caller's position in c, or NULL. May wait for a grace period (only when
- * another thread is alone in c). Returns what ircache__settle_end needs. */
-int ircache__settle_begin(ircache *c, const ircache__position *self);
+ * it drops nodes. Cache lock held; self is the caller's position in c, or
+ * NULL. May wait for a grace period (only when another thread is alone in
+ * c). Returns what ircache__settle_end needs. */
+int ircache__settle_begin(ircache *c, ircache__position *self);
 
 /* Lets threads record pending hits again; before the lock is dropped. */
 void ircache__settle_end(ircache *c, int saved);
 
-/* For a writer that needs no settling this time: ircache__settle_end of
- * this does nothing. */
-static inline int ircache__settle_nothing(void)
-{
-    return IRCACHE__SETTLE_UNCHANGED;
-}
+/* Settles every thread's pending hit in c for a writer that only reads
+ * counts and stamps: threads may record hits again at once, later than
+ * the call. Cache lock held; self as for ircache__settle_begin. */
+void ircache__settle_for_reading(ircache *c, ircache__position *self);
 
 #endif

@@ -53,14 +53,12 @@ static void add_reuse(ircache__node *n, void *ctx)
 
 int64_t ircache__op_stats(ircache *c, ircache_op_stats *out, size_t capacity)
 {
-    const ircache__position *self = capacity > 0 ? ircache__position_find(c) : NULL;
+    ircache__position *self = capacity > 0 ? ircache__position_find(c) : NULL;
     ircache__lock(c);
     size_t count = c->kinds.ops.count;
     size_t filled = count < capacity ? count : capacity;
     if (filled > 0) {
-        /* Reads counts and drops nothing: hits after the settle may go
-         * pending again. */
-        ircache__settle_end(c, ircache__settle_begin(c, self));
+        ircache__settle_for_reading(c, self);
         uint64_t *reused = ircache__calloc(count, sizeof *reused);
         if (reused == NULL) {
             ircache__unlock(c);

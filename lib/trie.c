@@ -230,7 +230,7 @@ int ircache__trie_set_max_nodes(ircache *c, uint64_t max_nodes)
     /* Eviction reads stamps and counts: settled, if it will run, until the
      * nodes it drops are gone. The heap tolerates stale stamps. */
     int settled = max_nodes != 0 && c->nodes > max_nodes ? ircache__settle_begin(c, self)
-                                                         : ircache__settle_nothing();
+                                                         : IRCACHE__SETTLE_UNCHANGED;
     if (ircache__lru_rebuild(c, max_nodes) != 0) {
         ircache__settle_end(c, settled);
         ircache__unlock(c);
