@@ -65,11 +65,13 @@ static void release_names(ircache__file *f)
     f->buf = NULL;
 }
 
-static int open_direct(ircache__file *f, const char *path)
+/* A file written in place, not replaced: fd is what opened it for us
+ * (with errno set when it is -1). */
+static int write_directly(ircache__file *f, int fd, const char *path)
 {
     f->direct = 1;
     f->offset = -1;
-    f->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    f->fd = fd;
     if (f->fd < 0) {
         int err = errno;
         release_names(f);
@@ -160,13 +162,14 @@ static int resolve_target(const char *path, char **target, int *open_fd)
 {
     char *at = copy_string(path);
     for (int hops = 0; at != NULL; hops++) {
-        int fd = open_file_entry(at);
+        *open_fd = open_file_entry(at);
+        if (*open_fd >= 0) {
+            ircache__free(at);
+            return 0;
+        }
         struct stat link;
-        if (fd >= 0 || lstat(at, &link) != 0 || !S_ISLNK(link.st_mode)) {
-            if (fd >= 0)
-                ircache__free(at);
-            *target = fd >= 0 ? NULL : at;
-            *open_fd = fd;
+        if (lstat(at, &link) != 0 || !S_ISLNK(link.st_mode)) {
+            *target = at;
             return 0;
         }
         char *next = hops < MAX_SYMLINKS ? read_link_beside(at) : NULL;
@@ -177,20 +180,6 @@ static int resolve_target(const char *path, char **target, int *open_fd)
         at = next;
     }
     return ENOMEM;
-}
-
-/* The caller's open file fd, written through a descriptor of our own. */
-static int open_through(ircache__file *f, int fd, const char *path)
-{
-    f->direct = 1;
-    f->offset = -1;
-    f->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (f->fd < 0) {
-        int err = errno;
-        release_names(f);
-        return ircache__fail_errno(err, "cannot write '%s' (this process's file %d)", path, fd);
-    }
-    return 0;
 }
 
 int ircache__file_open(ircache__file *f, const char *path)
@@ -213,7 +202,7 @@ int ircache__file_open(ircache__file *f, const char *path)
         return ircache__fail_errno(EISDIR, "cannot write '%s'", path);
     }
     if (exists && !S_ISREG(existing.st_mode))
-        return open_direct(f, path);
+        return write_directly(f, open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY), path);
 
     int open_fd = -1;
     int unresolved = resolve_target(path, &f->target, &open_fd);
@@ -225,8 +214,8 @@ int ircache__file_open(ircache__file *f, const char *path)
         release_names(f);
         return ircache__fail_errno(unresolved, "cannot follow the link '%s'", path);
     }
-    if (open_fd >= 0)
-        return open_through(f, open_fd, path);
+    if (open_fd >= 0) /* through a descriptor of our own, at the file's offset */
+        return write_directly(f, fcntl(open_fd, F_DUPFD_CLOEXEC, 0), path);
     for (int attempt = 0; attempt < TEMP_ATTEMPTS; attempt++) {
         f->temp = temp_name_beside(f->target, temp_tag(attempt));
         if (f->temp == NULL) {
