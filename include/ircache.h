@@ -251,7 +251,15 @@ IRCACHE_API void ircache_clear(ircache *c);
  * newline and the Unicode line breaks U+0085, U+2028 and U+2029 are written
  * as \n, other C0 control characters and DEL as their Unicode control
  * pictures (U+2400..), other C1 control characters (U+0080..U+009F) and
- * invalid UTF-8 as U+FFFD.
+ * invalid UTF-8 as U+FFFD. Two limits of Graphviz (2.43) shape long labels:
+ * it refuses a quoted string of 16 KiB, so a label longer than 16,000
+ * bytes once escaped is written as quoted strings of at most 16,000 bytes
+ * joined by " + " (DOT's concatenation: "ab" + "c" reads as "abc"), never
+ * split inside an escape or a character; and it crashes laying out a label
+ * of 32,768 lines, so past a label's 32,000th line break the others are
+ * written as U+2424 (SYMBOL FOR NEWLINE). dot may still refuse to lay out
+ * a graph with several labels of a hundred kilobytes (an edge longer than
+ * 65,535 points), which it parses.
  * The file is written whole or not at all: it is written to a temporary file
  * beside path and renamed over it, so on failure no partial file is left and
  * a file already at path is unchanged. A new file gets mode 0666 less the

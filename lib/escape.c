@@ -50,7 +50,19 @@ static void put_json_escape(ircache__text *f, unsigned code)
     ircache__text_put(f, text, 6);
 }
 
-static void put_control(ircache__text *f, unsigned char ch, ircache__quoting how)
+/* Graphviz (2.43) crashes on a label of 32,768 lines or more: past this
+ * many in a label, a line break is written as U+2424 (SYMBOL FOR NEWLINE). */
+#define DOT_LINE_BREAKS_MAX 32000u
+
+static void put_dot_line_break(ircache__text *f, size_t *breaks)
+{
+    if (++*breaks <= DOT_LINE_BREAKS_MAX)
+        ircache__text_put(f, "\\n", 2);
+    else
+        ircache__text_put(f, "\xE2\x90\xA4", 3);
+}
+
+static void put_control(ircache__text *f, unsigned char ch, ircache__quoting how, size_t *breaks)
 {
     if (how == IRCACHE__QUOTE_JSON) {
         const char *named = ch == '\n' ? "\\n" : ch == '\r' ? "\\r" : ch == '\t' ? "\\t" : NULL;
@@ -61,7 +73,7 @@ static void put_control(ircache__text *f, unsigned char ch, ircache__quoting how
         return;
     }
     if (ch == '\n') {
-        ircache__text_put(f, "\\n", sizeof("\\n") - 1);
+        put_dot_line_break(f, breaks);
         return;
     }
     unsigned code = ch == 0x7F ? 0x2421u : 0x2400u + ch;
@@ -86,18 +98,53 @@ static unsigned unicode_break_or_c1(const unsigned char *p, size_t n)
 
 /* DOT: the three line breaks as DOT's own \n, the other C1 controls, which
  * have no control pictures, as U+FFFD. JSON: \u escapes, which keep them. */
-static void put_unicode_special(ircache__text *f, unsigned code, ircache__quoting how)
+static void put_unicode_special(ircache__text *f, unsigned code, ircache__quoting how, size_t *breaks)
 {
     if (how == IRCACHE__QUOTE_JSON)
         put_json_escape(f, code);
     else if (code == 0x85 || code >= 0x2000)
-        ircache__text_put(f, "\\n", 2);
+        put_dot_line_break(f, breaks);
     else
         ircache__text_put(f, replacement, sizeof replacement);
 }
 
+/* Bytes of the unit of escaped text at p: an escape (a backslash and the
+ * byte after it) or one UTF-8 character, which the text is by then. */
+static size_t escaped_unit_length(const unsigned char *p)
+{
+    if (*p == '\\')
+        return 2;
+    return *p < 0xC0 ? 1 : *p < 0xE0 ? 2 : *p < 0xF0 ? 3 : 4;
+}
+
+/* Rewrites the escaped text t holds from start on as quoted pieces joined
+ * by '+', each at most IRCACHE__DOT_PIECE_MAX bytes (escape.h). */
+static void split_dot_pieces(ircache__text *t, size_t start)
+{
+    if (t->failed || t->len - start <= IRCACHE__DOT_PIECE_MAX)
+        return;
+    ircache__text pieces = {0};
+    ircache__text_put(&pieces, t->data, start);
+    const unsigned char *p = (const unsigned char *)t->data + start;
+    const unsigned char *end = (const unsigned char *)t->data + t->len;
+    const unsigned char *piece = p;
+    while (p < end) {
+        size_t n = escaped_unit_length(p);
+        if ((size_t)(p - piece) + n > IRCACHE__DOT_PIECE_MAX) {
+            ircache__text_put(&pieces, piece, (size_t)(p - piece));
+            ircache__text_put(&pieces, "\" + \"", 5);
+            piece = p;
+        }
+        p += n;
+    }
+    ircache__text_put(&pieces, piece, (size_t)(p - piece));
+    ircache__text_free(t);
+    *t = pieces; /* failed, when out of memory: the caller reports it */
+}
+
 void ircache__quote(ircache__text *f, const char *s, ircache__quoting how)
 {
+    size_t start = f->len, breaks = 0;
     const unsigned char *p = (const unsigned char *)s;
     const unsigned char *plain = p; /* start of bytes that need no escape */
     while (*p != '\0') {
@@ -113,7 +160,7 @@ void ircache__quote(ircache__text *f, const char *s, ircache__quoting how)
                 continue;
             }
             ircache__text_put(f, plain, (size_t)(p - plain));
-            put_unicode_special(f, special, how);
+            put_unicode_special(f, special, how, &breaks);
             p += n;
             plain = p;
             continue;
@@ -127,11 +174,13 @@ void ircache__quote(ircache__text *f, const char *s, ircache__quoting how)
                 char escaped[2] = {'\\', (char)ch};
                 ircache__text_put(f, escaped, 2);
             } else {
-                put_control(f, ch, how);
+                put_control(f, ch, how, &breaks);
             }
             p++;
         }
         plain = p;
     }
     ircache__text_put(f, plain, (size_t)(p - plain));
+    if (how == IRCACHE__QUOTE_DOT)
+        split_dot_pieces(f, start);
 }

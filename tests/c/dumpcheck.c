@@ -131,15 +131,34 @@ static int starts(const char *p, const char *end, const char *lit)
 static int parse_label(const char *p, const char *eol, dot_node *node, uint64_t line, char *err,
                        size_t err_size)
 {
-    const char *start = p;
+    const char *piece = p;
     char *dec = xmalloc((size_t)(eol - p) + 1);
-    size_t dn = 0;
+    char *raw = xmalloc((size_t)(eol - p) + 1);
+    node->raw = raw; /* the caller frees it, parsed or not */
+    size_t dn = 0, rn = 0;
+    node->pieces = 1;
     for (;;) {
         if (p == eol) {
             free(dec);
             return fail(err, err_size, "line %" PRIu64 ": the label is not closed", line);
         }
         unsigned char c = (unsigned char)*p;
+        if (c == '"' && (size_t)(p - piece) > DOT_PIECE_MAX + strlen(", 4294967295 hits")) {
+            free(dec);
+            return fail(err, err_size, "line %" PRIu64 ": a quoted string of %zu bytes", line,
+                        (size_t)(p - piece));
+        }
+        if (c == '"' && starts(p, eol, "\" + \"")) {
+            if ((size_t)(p - piece) > DOT_PIECE_MAX) {
+                free(dec);
+                    return fail(err, err_size, "line %" PRIu64 ": a piece of %zu bytes", line,
+                            (size_t)(p - piece));
+            }
+            p += strlen("\" + \"");
+            piece = p;
+            node->pieces++;
+            continue;
+        }
         if (c == '"')
             break;
         if (c < 0x20 || c == 0x7f) {
@@ -150,7 +169,7 @@ static int parse_label(const char *p, const char *eol, dot_node *node, uint64_t 
         if (c == '\\') {
             if (p + 1 == eol) {
                 free(dec);
-                return fail(err, err_size, "line %" PRIu64 ": a backslash ends the line", line);
+                    return fail(err, err_size, "line %" PRIu64 ": a backslash ends the line", line);
             }
             char e = p[1];
             if (e == '"' || e == '\\')
@@ -159,18 +178,19 @@ static int parse_label(const char *p, const char *eol, dot_node *node, uint64_t 
                 dec[dn++] = '\n';
             else {
                 free(dec);
-                return fail(err, err_size, "line %" PRIu64 ": unexpected escape \\%c", line, e);
+                    return fail(err, err_size, "line %" PRIu64 ": unexpected escape \\%c", line, e);
             }
+            raw[rn++] = '\\';
+            raw[rn++] = e;
             p += 2;
             continue;
         }
         dec[dn++] = (char)c;
+        raw[rn++] = (char)c;
         p++;
     }
-    node->raw_len = (size_t)(p - start);
-    node->raw = xmalloc(node->raw_len + 1);
-    memcpy(node->raw, start, node->raw_len);
-    node->raw[node->raw_len] = '\0';
+    raw[rn] = '\0';
+    node->raw_len = rn;
     if (!(eol - p == 2 && p[1] == ']')) {
         free(dec);
         return fail(err, err_size, "line %" PRIu64 ": text after the closing quote", line);
@@ -625,18 +645,21 @@ int json_u64(const json *v, uint64_t *out)
 
 /* ---- Graphviz ----------------------------------------------------------- */
 
-const char *find_dot(void)
+const char *find_graphviz(const char *program)
 {
     static char found[4096];
-    if (access("/usr/bin/dot", X_OK) == 0)
-        return "/usr/bin/dot";
+    snprintf(found, sizeof found, "/usr/bin/%s", program);
+    if (access(found, X_OK) == 0)
+        return found;
     const char *path = getenv("PATH");
+    size_t name = strlen(program);
     while (path != NULL && *path) {
         const char *colon = strchr(path, ':');
         size_t n = colon ? (size_t)(colon - path) : strlen(path);
-        if (n > 0 && n + 5 < sizeof found) {
+        if (n > 0 && n + name + 2 < sizeof found) {
             memcpy(found, path, n);
-            memcpy(found + n, "/dot", 5);
+            found[n] = '/';
+            memcpy(found + n + 1, program, name + 1);
             if (access(found, X_OK) == 0)
                 return found;
         }
@@ -645,12 +668,18 @@ const char *find_dot(void)
     return NULL;
 }
 
-int run_dot(const char *dot, const char *format, const char *path, char **stderr_text)
+const char *find_dot(void)
+{
+    return find_graphviz("dot");
+}
+
+int run_graphviz(const char *program, const char *format, const char *path, char **stderr_text)
 {
     char *dir = make_temp_dir();
-    char *err_path = path_join(dir, "dot.stderr");
+    char *err_path = path_join(dir, "graphviz.stderr");
     char type[64];
-    snprintf(type, sizeof type, "-T%s", format);
+    if (format != NULL)
+        snprintf(type, sizeof type, "-T%s", format);
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
@@ -665,7 +694,10 @@ int run_dot(const char *dot, const char *format, const char *path, char **stderr
             _exit(126);
         dup2(out, 1);
         dup2(errfd, 2);
-        execl(dot, "dot", type, "-o", "/dev/null", path, (char *)NULL);
+        if (format != NULL)
+            execl(program, program, type, "-o", "/dev/null", path, (char *)NULL);
+        else
+            execl(program, program, path, (char *)NULL);
         _exit(127);
     }
     int status = 0;

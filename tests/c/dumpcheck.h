@@ -18,8 +18,10 @@ int utf8_valid(const void *s, size_t n, size_t *bad_at);
  * "ID[label="OP, N hits"]" line after it. */
 typedef struct dot_node {
     uint64_t parent, id, hits;
-    char *raw;     /* the label as written between the quotes, hits included */
+    char *raw;     /* the label as written between the quotes, hits included;
+                      the pieces of a long one joined */
     size_t raw_len;
+    size_t pieces; /* quoted strings the label was written as ("a" + "b": 2) */
     char *op;      /* OP with \" \\ \n undone (control pictures kept) */
     size_t op_len;
 } dot_node;
@@ -31,7 +33,15 @@ typedef struct dot_graph {
 
 /* Parses text as the layout of ircache_dump_dot(): "digraph G {", node
  * pairs, "}", each line ending in '\n'; inside a label only \" \\ \n as
- * escapes and no raw control byte. Returns 0, or -1 with a reason in err. */
+ * escapes and no raw control byte; a label may be quoted strings joined by
+ * " + ", each of at most DOT_PIECE_MAX bytes, the last with the hits
+ * (Graphviz refuses a quoted string of 16 KiB). Returns 0, or -1 with a
+ * reason in err. */
+#define DOT_PIECE_MAX 16000u
+
+/* Line breaks a DOT label writes as \n; later ones are U+2424 (Graphviz
+ * 2.43 crashes laying out a label of 32,768 lines). */
+#define DOT_LINE_BREAKS_MAX 32000u
 int dot_parse(const char *text, size_t len, dot_graph *out, char *err, size_t err_size);
 void dot_free(dot_graph *g);
 
@@ -65,13 +75,16 @@ const json *json_get(const json *obj, const char *key);
 /* 1 and *out when v is a number written as a plain non-negative integer. */
 int json_u64(const json *v, uint64_t *out);
 
-/* The dot program to run: /usr/bin/dot, else dot on PATH; NULL if none. */
+/* The Graphviz program to run (dot, nop): /usr/bin/PROGRAM, else PROGRAM
+ * on PATH; NULL if none. Points into a buffer the next call reuses. */
+const char *find_graphviz(const char *program);
 const char *find_dot(void);
 
-/* Runs `dot -T<format> -o /dev/null path`. Returns its exit status (or -1
+/* Runs `PROGRAM -T<format> -o /dev/null path`, or `PROGRAM path` with its
+ * output thrown away when format is NULL. Returns its exit status (or -1
  * when it could not run or died); *stderr_text (when not NULL) gets what it
  * printed on stderr, malloc'd. */
-int run_dot(const char *dot, const char *format, const char *path, char **stderr_text);
+int run_graphviz(const char *program, const char *format, const char *path, char **stderr_text);
 
 /* Calls dump(c, path) with the file size limit (RLIMIT_FSIZE) lowered to
  * limit bytes and SIGXFSZ ignored, then restores both; *err gets

@@ -403,10 +403,24 @@ static int label_matches(const char *expect, const char *raw, size_t len)
  * byte invalid. */
 #define LONG_LABEL 100000
 
+/* A long label in which every length of escaped unit (a plain byte, an
+ * escape, characters of two, three and four bytes) meets the end of a
+ * piece somewhere (lib/escape.h). */
+static const char *long_mixed(void)
+{
+    static const char units[] = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"";
+    static char text[LONG_LABEL + 1];
+    size_t n = LONG_LABEL - LONG_LABEL % (sizeof units - 1);
+    for (size_t i = 0; i < n; i++)
+        text[i] = units[i % (sizeof units - 1)];
+    text[n] = '\0';
+    return text;
+}
+
 static ircache *tricky_cache(counted **payloads, char **long_quotes, char **long_invalid)
 {
     ircache *c = ircache_new();
-    *payloads = counted_array(N_LABEL_CASES + 2);
+    *payloads = counted_array(N_LABEL_CASES + 3);
     for (size_t i = 0; i < N_LABEL_CASES; i++) {
         char key[16];
         snprintf(key, sizeof key, "k%zu", i);
@@ -428,6 +442,9 @@ static ircache *tricky_cache(counted **payloads, char **long_quotes, char **long
     REQUIRE(ircache_insert(c, KEY("long invalid"), *long_invalid,
                            &(*payloads)[N_LABEL_CASES + 1], &counting_owner) == 0);
     ircache_mark_step(c);
+    REQUIRE(ircache_insert(c, KEY("long mixed"), long_mixed(), &(*payloads)[N_LABEL_CASES + 2],
+                           &counting_owner) == 0);
+    ircache_mark_step(c);
     return c;
 }
 
@@ -437,6 +454,19 @@ static const dot_node *node_with_id(const dot_graph *g, uint64_t id)
         if (g->nodes[i].id == id)
             return &g->nodes[i];
     return NULL;
+}
+
+static void check_graphviz_parses(const char *path)
+{
+    const char *nop = find_graphviz("nop");
+    if (nop == NULL) {
+        fprintf(stderr, "note: Graphviz nop not found; the dump is not parsed by it\n");
+        return;
+    }
+    char *err = NULL;
+    int status = run_graphviz(nop, NULL, path, &err);
+    CHECK_MSG(status == 0, "%s %s exited with %d: %s", nop, path, status, err ? err : "");
+    free(err);
 }
 
 static void check_dot_accepts(const char *path)
@@ -449,7 +479,7 @@ static void check_dot_accepts(const char *path)
     static const char *const formats[] = {"svg", "canon"};
     for (size_t i = 0; i < 2; i++) {
         char *err = NULL;
-        int status = run_dot(dot, formats[i], path, &err);
+        int status = run_graphviz(dot, formats[i], path, &err);
         CHECK_MSG(status == 0, "%s -T%s %s exited with %d: %s", dot, formats[i], path, status,
                   err ? err : "");
         if (status == 0 && err != NULL && *err)
@@ -458,27 +488,42 @@ static void check_dot_accepts(const char *path)
     }
 }
 
+/* A line break of a DOT label once unescaped: a newline, or U+2424 past
+ * DOT_LINE_BREAKS_MAX of them. */
+static size_t put_dot_break(char *out, size_t *breaks)
+{
+    if (++*breaks <= DOT_LINE_BREAKS_MAX) {
+        *out = '\n';
+        return 1;
+    }
+    memcpy(out, "\xe2\x90\xa4", 3);
+    return 3;
+}
+
 /* A JSON op (which keeps every character) as its DOT label reads once
- * unescaped: the line breaks U+0085, U+2028, U+2029 become newlines and the
- * other C1 controls U+FFFD. */
+ * unescaped: the line breaks U+0085, U+2028, U+2029 become newlines (as
+ * newlines do) and the other C1 controls U+FFFD. */
 static char *json_breaks_as_dot(const char *op, size_t op_len, size_t *len)
 {
-    char *out = malloc(op_len * 2 + 1); /* 2 bytes may become 3 */
+    char *out = malloc(op_len * 3 + 1); /* a newline may become 3 bytes */
     REQUIRE(out != NULL);
-    size_t n = 0;
+    size_t n = 0, breaks = 0;
     const unsigned char *p = (const unsigned char *)op;
     for (size_t i = 0; i < op_len;) {
         if (i + 1 < op_len && p[i] == 0xc2 && p[i + 1] <= 0x9f) {
             if (p[i + 1] == 0x85) {
-                out[n++] = '\n';
+                n += put_dot_break(out + n, &breaks);
             } else {
                 memcpy(out + n, "\xef\xbf\xbd", 3);
                 n += 3;
             }
             i += 2;
         } else if (i + 2 < op_len && p[i] == 0xe2 && p[i + 1] == 0x80 && (p[i + 2] == 0xa8 || p[i + 2] == 0xa9)) {
-            out[n++] = '\n';
+            n += put_dot_break(out + n, &breaks);
             i += 3;
+        } else if (p[i] == '\n') {
+            n += put_dot_break(out + n, &breaks);
+            i++;
         } else {
             out[n++] = (char)p[i++];
         }
@@ -509,7 +554,7 @@ static void dot_labels_escape_any_bytes(void)
     int parsed = dot_parse(text, len, &g, err, sizeof err);
     CHECK_MSG(parsed == 0, "the dump does not parse: %s", err);
     if (parsed == 0) {
-        CHECK_U64(g.n, N_LABEL_CASES + 2);
+        CHECK_U64(g.n, N_LABEL_CASES + 3);
         for (size_t i = 0; i < N_LABEL_CASES; i++) {
             const dot_node *n = node_with_id(&g, i + 1);
             CHECK_MSG(n != NULL, "no node %zu", i + 1);
@@ -522,37 +567,62 @@ static void dot_labels_escape_any_bytes(void)
                           label_matches(label_cases[i].expect, n->raw, n->raw_len - suffix),
                       "case %zu: label written as \"%s\", expected \"%s\" (@ = U+FFFD...)", i,
                       n->raw, label_cases[i].expect);
+            CHECK_U64(n->pieces, 1);
         }
         const dot_node *q = node_with_id(&g, N_LABEL_CASES + 1);
         const dot_node *v = node_with_id(&g, N_LABEL_CASES + 2);
-        REQUIRE(q != NULL && v != NULL);
-        /* Quotes and backslashes come back through \" \\ \n unchanged. */
-        CHECK(q->op_len == LONG_LABEL && memcmp(q->op, long_quotes, LONG_LABEL) == 0);
+        const dot_node *m = node_with_id(&g, N_LABEL_CASES + 3);
+        REQUIRE(q != NULL && v != NULL && m != NULL);
+        /* Quotes and backslashes come back through \" \\ \n unchanged (the
+         * newlines past DOT_LINE_BREAKS_MAX as U+2424), and characters
+         * across the ends of pieces (dot_parse checks their size). */
+        size_t expect_len;
+        char *expect = json_breaks_as_dot(long_quotes, LONG_LABEL, &expect_len);
+        CHECK(expect_len > LONG_LABEL);
+        CHECK(q->op_len == expect_len && memcmp(q->op, expect, expect_len) == 0);
+        free(expect);
         CHECK(label_matches("@, 0 hits", v->raw, v->raw_len));
+        CHECK(m->op_len == strlen(long_mixed()) && memcmp(m->op, long_mixed(), m->op_len) == 0);
+        /* 200,000, 300,000 and about 109,000 bytes once escaped. */
+        CHECK_U64(q->pieces, (2 * LONG_LABEL + DOT_PIECE_MAX - 1) / DOT_PIECE_MAX);
+        CHECK(v->pieces >= 3 * LONG_LABEL / DOT_PIECE_MAX && m->pieces >= 6);
         dot_free(&g);
     }
     CHECK_INT(count_dir_entries(dir), 1);
-
-    /* Graphviz (2.43) refuses quoted strings over 16 KiB whatever is in
-     * them, so it gets the same labels without the two long ones. */
+    /* Graphviz's own parser (nop, no layout): it refuses a quoted string of
+     * 16 KiB, whatever is in it, so it reads the long labels' pieces. */
+    check_graphviz_parses(path);
+    /* dot lays out the short labels together, and each long one alone: it
+     * cannot lay out several nodes a million points wide (an edge of more
+     * than 65,535 points is an error), and crashes on a label of 32,768
+     * lines, which the long quotes would have without the U+2424. */
     ircache *short_only = ircache_new();
     counted *more = counted_array(N_LABEL_CASES);
     for (size_t i = 0; i < N_LABEL_CASES; i++) {
         REQUIRE(ircache_insert(short_only, &i, sizeof i, label_cases[i].op, &more[i], NULL) == 0);
         ircache_mark_step(short_only);
     }
-    char *short_path = path_join(dir, "short.dot");
-    REQUIRE(ircache_dump_dot(short_only, short_path) == 0);
-    check_dot_accepts(short_path);
-    free(short_path);
+    char *layout_path = path_join(dir, "short.dot");
+    REQUIRE(ircache_dump_dot(short_only, layout_path) == 0);
+    check_dot_accepts(layout_path);
     ircache_free(short_only);
     free(more);
+    const char *longs[] = {long_quotes, long_invalid, long_mixed()};
+    for (size_t i = 0; i < 3; i++) {
+        ircache *alone = ircache_new();
+        int payload;
+        REQUIRE(ircache_insert(alone, KEY("k"), longs[i], &payload, NULL) == 0);
+        REQUIRE(ircache_dump_dot(alone, layout_path) == 0);
+        check_dot_accepts(layout_path);
+        ircache_free(alone);
+    }
+    free(layout_path);
 
     free(text);
     free(path);
     remove_temp_dir(dir);
     ircache_free(c);
-    CHECK_INT(counted_first_not_released_once(payloads, N_LABEL_CASES + 2), -1);
+    CHECK_INT(counted_first_not_released_once(payloads, N_LABEL_CASES + 3), -1);
     free(payloads);
     free(long_quotes);
     free(long_invalid);
