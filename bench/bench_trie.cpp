@@ -259,6 +259,14 @@ ircache *built_fanout_cache(size_t f, std::vector<Payload> &payloads)
     return c;
 }
 
+// The next of a cheap pseudo-random sequence, as a test loop would draw it.
+inline uint64_t xorshift(uint64_t x)
+{
+    x ^= x << 13;
+    x ^= x >> 7;
+    return x ^ (x << 17);
+}
+
 // Which successor to look up is computed in the loop too, as a test or a
 // runtime would (a counter or a random number modulo the fan-out), rather
 // than read from a list: the key's bytes are stored late.
@@ -268,9 +276,7 @@ double fanout_ours_built(ircache *c, uint32_t f, bool in_order, size_t lookups)
     size_t misses = 0;
     uint64_t random = 0x9e3779b97f4a7c15u;
     for (size_t i = 0; i < lookups; i++) {
-        random ^= random << 13;
-        random ^= random >> 7;
-        random ^= random << 17;
+        random = xorshift(random);
         uint64_t key[2];
         encode_key(key, (uint32_t)((in_order ? i : random) % f));
         misses += ircache_lookup(c, key, sizeof key) == nullptr;
@@ -278,6 +284,35 @@ double fanout_ours_built(ircache *c, uint32_t f, bool in_order, size_t lookups)
     }
     if (misses != 0)
         std::fprintf(stderr, "built keys: %zu unexpected misses\n", misses);
+    return (now_ns() - start) / lookups;
+}
+
+// A reference for the rows above, not a lookup among many: the lookup at
+// one successor, its key read first from a random 72-byte record among
+// 4,096 (288 KiB, as many nodes), through a random slot of a 256 KiB table
+// (as large as our table for 4,096 successors). Two dependent misses, as a
+// lookup among 4,096 makes, but before the call and with no branch on
+// them: what the machine charges for the misses alone.
+struct KeyRecord {
+    uint64_t unused[7];
+    uint64_t key[2];
+};
+static_assert(sizeof(KeyRecord) == 72, "a record is the size of a node with a 16-byte key");
+
+double one_fetched_keys(ircache *c1, const std::vector<const KeyRecord *> &slots, size_t lookups)
+{
+    double start = now_ns();
+    size_t misses = 0;
+    uint64_t random = 0x9e3779b97f4a7c15u;
+    for (size_t i = 0; i < lookups; i++) {
+        random = xorshift(random);
+        const KeyRecord *r = slots[random % slots.size()]; // a division, as the rows above
+        uint64_t key[2] = {r->key[0], r->key[1]};
+        misses += ircache_lookup(c1, key, sizeof key) == nullptr;
+        ircache_mark_step(c1);
+    }
+    if (misses != 0)
+        std::fprintf(stderr, "fetched keys: %zu unexpected misses\n", misses);
     return (now_ns() - start) / lookups;
 }
 
@@ -548,6 +583,16 @@ void bench_fanout(const Settings &cfg)
             ircache_free(c);
         }
     }
+    std::vector<KeyRecord> records(4096);
+    for (KeyRecord &r : records)
+        encode_key(r.key, 0); // the one successor's key
+    std::vector<const KeyRecord *> slots(32768);
+    std::mt19937_64 pick(7);
+    for (const KeyRecord *&s : slots)
+        s = &records[pick() % records.size()];
+    q = compare(cfg.repeats, [&] { return one_fetched_keys(c1, slots, cfg.fanout_lookups); },
+                [&] { return fanout_ours_built(c1, 1, false, cfg.fanout_lookups); });
+    row_note("ref: 1, key behind 2 misses", q, "(what the misses cost: no branch on them)");
     ircache_free(c1);
 }
 
