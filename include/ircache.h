@@ -199,6 +199,24 @@ IRCACHE_API void *ircache_lookup_owned(ircache *c, const void *key, size_t key_l
                                        const ircache_owner *owner);
 
 /*
+ * ircache_position_payload: the payload of the node the calling thread's
+ * position is at, if that node was inserted with this owner (the same
+ * pointer; NULL for nodes inserted with a NULL owner). Calls the node's
+ * retain as a hit does, but counts no hit and leaves the position where it
+ * is. For a caller with no retain whose lookup's payload was replaced by
+ * another thread before it could use it: the position moved to the node,
+ * and this is what the node holds now. While another thread replaces that
+ * node's payload, waits (yielding the processor) until it is done: until
+ * lookups already in progress have finished. Called from a retain callback
+ * it cannot wait, and returns NULL then.
+ * @return the payload, or NULL: at the root (also after a clear, and for a
+ *         thread that never used c), at a node of another owner, while
+ *         disabled, or on error (NULL c: sets ircache_last_error()).
+ * Thread-safety: as ircache_lookup, but it may wait for a replacement.
+ */
+IRCACHE_API void *ircache_position_payload(ircache *c, const ircache_owner *owner);
+
+/*
  * ircache_insert: store payload as a new successor of the calling thread's
  * position and move the position to it. If a successor with an equal key
  * exists, its payload, owner and label are replaced instead (the old payload

@@ -107,6 +107,17 @@ IRCACHE_API void *ircache_lookup_owned(ircache *c, const void *key, size_t key_l
     return lookup(c, key, key_len, 1, owner);
 }
 
+IRCACHE_API void *ircache_position_payload(ircache *c, const ircache_owner *owner)
+{
+    if (c == NULL) {
+        ircache__fail(IRCACHE_EINVAL, "position_payload: the cache is NULL");
+        return NULL;
+    }
+    /* A thread with no position yet stands at the root. */
+    ircache__position *p = ircache__position_find(c);
+    return p != NULL ? ircache__position_payload(c, p, owner) : NULL;
+}
+
 IRCACHE_API int ircache_insert(ircache *c, const void *key, size_t key_len, const char *op,
                                void *payload, const ircache_owner *owner)
 {

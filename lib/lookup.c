@@ -1,6 +1,8 @@
 /* lookup.c - the out-of-line ends of the hit path (lookup.h). */
 #include "lookup.h"
 
+#include <sched.h>
+
 /* Not inlined into the lookups below: they reach it by a jump and keep no
  * registers for a call. */
 IRCACHE__NOINLINE void *ircache__hit_retained(ircache__position *p, void *payload,
@@ -166,6 +168,53 @@ void *ircache__lookup_nested(ircache *c, ircache__position *p, const void *key, 
     if (owner != NULL && owner->retain != NULL)
         owner->retain(payload, owner->ctx);
     ircache__count(&p->hits);
+    return payload;
+}
+
+/* The node p stands on, with no replacement of it under way when this
+ * looked, inside a section the caller closes (or the nested caller's);
+ * NULL for the root or while disabled. A replacement hides the node
+ * (IRCACHE__NODE_BUSY) until the lookups in progress have finished, this
+ * thread's among them: so the wait happens outside any section. One that
+ * begins after the look waits for the caller's section, and so leaves the
+ * payload as it was until then. A nested call cannot leave its section,
+ * and takes a hidden node as absent. */
+static ircache__node *settled_node(ircache *c, ircache__position *p, int nested)
+{
+    for (;;) {
+        uint64_t gate;
+        if (nested) {
+            gate = atomic_load_explicit(&c->gate, memory_order_acquire);
+        } else {
+            ircache__reader_open_unfenced(c, p);
+            gate = ircache__reader_fence_gate(c, atomic_load_explicit(&c->gate, memory_order_acquire));
+        }
+        ircache__node *n = ircache__position_node_at(c, p, gate);
+        if ((gate & IRCACHE__GATE_DISABLED) || n == &c->root)
+            return NULL;
+        uint32_t flags = ircache__node_flags(n, memory_order_acquire);
+        if (!(flags & IRCACHE__NODE_UNSEEN))
+            return n;
+        if (nested)
+            return NULL;
+        ircache__reader_close(p);
+        sched_yield();
+    }
+}
+
+void *ircache__position_payload(ircache *c, ircache__position *p, const ircache_owner *want)
+{
+    /* Inside a retain callback the lookup's own section protects this. */
+    int nested = ircache__reader_inside(p);
+    void *payload = NULL;
+    ircache__node *n = settled_node(c, p, nested);
+    if (n != NULL && atomic_load_explicit(&n->kind, memory_order_relaxed)->owner == want) {
+        payload = atomic_load_explicit(&n->payload, memory_order_relaxed);
+        if (want != NULL && want->retain != NULL)
+            want->retain(payload, want->ctx);
+    }
+    if (!nested)
+        ircache__reader_close(p);
     return payload;
 }
 

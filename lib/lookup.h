@@ -58,6 +58,11 @@ void *ircache__lookup_general(ircache *c, const void *key, uint32_t key_len, int
 void *ircache__lookup_nested(ircache *c, ircache__position *p, const void *key, uint32_t key_len, int owned,
                              const ircache_owner *want);
 
+/* What ircache_position_payload returns for p, the calling thread's
+ * position in c: the payload of the node p stands on, retained, if want
+ * owns it; else NULL. Lock-free, as a lookup. */
+void *ircache__position_payload(ircache *c, ircache__position *p, const ircache_owner *want);
+
 /* The lookups whose gate was not their position's gen: a disabled cache,
  * a fence to take or a clear since the position moved. Called inside the
  * section the caller opened, without a fence. */

@@ -9,6 +9,7 @@ static int uses_every_declaration(void)
         (void (*)(void))ircache_new,           (void (*)(void))ircache_free,
         (void (*)(void))ircache_default,       (void (*)(void))ircache_lookup,
         (void (*)(void))ircache_lookup_owned,  (void (*)(void))ircache_insert,
+        (void (*)(void))ircache_position_payload,
         (void (*)(void))ircache_mark_step,     (void (*)(void))ircache_clear,
         (void (*)(void))ircache_dump_dot,      (void (*)(void))ircache_dump_json,
         (void (*)(void))ircache_dump,          (void (*)(void))ircache_reset,

@@ -1463,6 +1463,67 @@ static void *pinning_tracer(void *arg)
     return NULL;
 }
 
+/* ---- the payload where a thread stands, while another replaces it ----- */
+
+/* A lookup's payload may be replaced by another thread as soon as the
+ * lookup returns; ircache_position_payload then gives what the node holds
+ * now, retained, never a released one. */
+#define REPLACEMENTS 20000
+
+typedef struct replace_run {
+    ircache *c;
+    tracked *pool;
+    _Atomic int done;
+} replace_run;
+
+static void *replacing_thread(void *arg)
+{
+    replace_run *run = arg;
+    for (int i = 1; i <= REPLACEMENTS; i++) {
+        ircache_mark_step(run->c);
+        run->pool[i].inserted = 1; /* read at the end only */
+        REQUIRE(ircache_insert(run->c, KEY("k"), "k", &run->pool[i], &checking_owner) == 0);
+    }
+    atomic_store(&run->done, 1);
+    return NULL;
+}
+
+static void position_payload_while_another_thread_replaces(void)
+{
+    static replace_run run;
+    run.c = ircache_new();
+    REQUIRE(run.c != NULL);
+    run.pool = tracked_array(REPLACEMENTS + 1);
+    atomic_store(&run.done, 0);
+    atomic_store(&retains_after_release, 0);
+    run.pool[0].inserted = 1;
+    REQUIRE(ircache_insert(run.c, KEY("k"), "k", &run.pool[0], &checking_owner) == 0);
+    pthread_t replacer;
+    start_thread(&replacer, replacing_thread, &run);
+    long hits = 0, here = 0, outside = 0;
+    while (!atomic_load(&run.done)) {
+        ircache_mark_step(run.c);
+        tracked *hit = ircache_lookup(run.c, KEY("k"));
+        if (hit == NULL)
+            continue; /* a replacement under way: a miss */
+        hits++;
+        atomic_fetch_add(&hit->returned, 1);
+        tracked *now = ircache_position_payload(run.c, &checking_owner);
+        if (now == NULL)
+            continue; /* the next replacement under way */
+        here++;
+        atomic_fetch_add(&now->returned, 1);
+        outside += now < run.pool || now > run.pool + REPLACEMENTS;
+    }
+    join_thread(replacer);
+    ircache_free(run.c);
+    CHECK_INT(outside, 0);
+    CHECK_INT(atomic_load(&retains_after_release), 0);
+    check_tracked("position payload while replacing", run.pool, REPLACEMENTS + 1);
+    CHECK_MSG(hits > 0 && here > 0, "hits %ld, payloads where the thread stood %ld", hits, here);
+    free(run.pool);
+}
+
 static void eviction_while_others_trace(void)
 {
     static evict_run run;
@@ -1519,6 +1580,7 @@ int main(int argc, char **argv)
     RUN(an_idle_thread_s_last_hit_counts_for_other_threads);
     RUN(hits_count_once_while_another_thread_reads_and_clears);
     RUN(threads_and_caches_come_and_go);
+    RUN(position_payload_while_another_thread_replaces);
     RUN(eviction_while_others_trace);
     return check_exit_code();
 }

@@ -363,6 +363,86 @@ static void owned_lookup_hits_only_that_owners_nodes(void)
     ircache_free(c);
 }
 
+/* A retain that asks, once, what the position holds: from inside the
+ * lookup that moved it there. */
+static ircache *nested_cache;
+static void *nested_seen;
+static int nested_depth;
+static void retain_asking_position_payload(void *payload, void *ctx);
+static const ircache_owner asking_owner = {retain_asking_position_payload, NULL, NULL};
+
+static void retain_asking_position_payload(void *payload, void *ctx)
+{
+    (void)payload;
+    (void)ctx;
+    if (nested_depth++ == 0)
+        nested_seen = ircache_position_payload(nested_cache, &asking_owner);
+    nested_depth--;
+}
+
+static void *position_payload_in_a_new_thread(void *arg)
+{
+    return ircache_position_payload(arg, NULL);
+}
+
+/* What the node a thread stands on holds: retained, not counted, the
+ * position kept; NULL at the root, for another owner, while disabled. */
+static void position_payload_is_what_the_position_holds(void)
+{
+    static const ircache_owner theirs = {NULL, NULL, NULL};
+    ircache *c = ircache_new();
+    counted *p = counted_array(3);
+    CHECK_PTR(ircache_position_payload(c, &counting_owner), NULL); /* no position yet */
+    REQUIRE(ircache_insert(c, KEY("a"), "a", &p[0], &counting_owner) == 0);
+    CHECK_PTR(ircache_position_payload(c, &counting_owner), &p[0]);
+    CHECK_PTR(ircache_position_payload(c, &counting_owner), &p[0]);
+    CHECK_INT(p[0].retains, 2);
+    CHECK_PTR(ircache_position_payload(c, &theirs), NULL);
+    CHECK_PTR(ircache_position_payload(c, NULL), NULL);
+    /* The position stayed at a: its successor is found from there. */
+    REQUIRE(ircache_insert(c, KEY("b"), "b", &p[1], &counting_owner) == 0);
+    ircache_mark_step(c);
+    CHECK_PTR(ircache_position_payload(c, &counting_owner), NULL); /* the root */
+    CHECK_PTR(ircache_lookup(c, KEY("a")), &p[0]);
+    CHECK_PTR(ircache_lookup(c, KEY("b")), &p[1]);
+    CHECK_INT(p[1].retains, 1);
+    ircache_stats s = stats_of(c);
+    CHECK_U64(s.hits, 2); /* none counted by position_payload */
+    /* Another thread stands at the root. */
+    pthread_t t;
+    void *seen = &p[2];
+    start_thread(&t, position_payload_in_a_new_thread, c);
+    REQUIRE(pthread_join(t, &seen) == 0);
+    CHECK_PTR(seen, NULL);
+    /* A replacement: the node holds the new payload. */
+    ircache_mark_step(c);
+    REQUIRE(ircache_insert(c, KEY("a"), "a2", &p[2], &counting_owner) == 0);
+    CHECK_INT(p[0].releases, 1);
+    ircache_mark_step(c);
+    CHECK_PTR(ircache_lookup(c, KEY("a")), &p[2]);
+    CHECK_PTR(ircache_position_payload(c, &counting_owner), &p[2]);
+    REQUIRE(ircache_set_enabled(c, 0) == 0);
+    CHECK_PTR(ircache_position_payload(c, &counting_owner), NULL);
+    REQUIRE(ircache_set_enabled(c, 1) == 0);
+    CHECK_PTR(ircache_position_payload(c, &counting_owner), &p[2]);
+    /* From a retain callback, inside the lookup's own section. */
+    int n;
+    ircache_mark_step(c);
+    REQUIRE(ircache_insert(c, KEY("n"), "n", &n, &asking_owner) == 0);
+    ircache_mark_step(c);
+    nested_cache = c;
+    CHECK_PTR(ircache_lookup(c, KEY("n")), &n);
+    CHECK_PTR(nested_seen, &n);
+    CHECK_PTR(ircache_position_payload(c, &asking_owner), &n); /* the section was closed */
+    ircache_clear(c); /* every position back at the root */
+    CHECK_PTR(ircache_position_payload(c, &counting_owner), NULL);
+    CHECK_PTR(ircache_position_payload(NULL, &counting_owner), NULL);
+    CHECK_CONTAINS(ircache_last_error(), "NULL");
+    ircache_free(c);
+    CHECK_INT(counted_first_not_released_once(p, 3), -1);
+    free(p);
+}
+
 static void version_matches_header(void)
 {
     CHECK_INT(ircache_version_number(), IRCACHE_VERSION_NUMBER);
@@ -387,6 +467,7 @@ int main(void)
     RUN(a_cleared_cache_holds_no_bytes);
     RUN(wide_nodes_cost_few_bytes_per_successor);
     RUN(owned_lookup_hits_only_that_owners_nodes);
+    RUN(position_payload_is_what_the_position_holds);
     RUN(version_matches_header);
     return check_exit_code();
 }
