@@ -19,15 +19,46 @@ Key = Union[bytes, bytearray, memoryview]
 Label = Union[str, bytes]
 PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
-class _Held(dict):  # type: ignore[type-arg]
-    """The Python objects one cache holds, by the integer that is their payload."""
 
-    __slots__ = ("__weakref__",)
+class _Held:
+    """The Python objects one cache holds, by the integer that is their payload.
+
+    objects is a plain dict, so that a lookup's last step is one subscript:
+    0, a miss, maps to None. An id it does not hold was replaced by another
+    thread (or a C runtime) between the C lookup and that step, as the
+    package takes no retain, for speed; the position has moved to the node
+    all the same, and current() answers with what the node holds now.
+    """
+
+    __slots__ = ("objects", "handle", "__weakref__")
+
+    def __init__(self) -> None:
+        self.objects: Dict[int, Optional[object]] = {0: None}
+        self.handle: Any = None  # set once the C handle exists
+
+    def object_of(self, ident: int) -> Optional[object]:
+        """The object a C lookup's answer stands for (see the class)."""
+        try:
+            return self.objects[ident]
+        except KeyError:
+            return self.current()
+
+    def current(self) -> Optional[object]:
+        """The object of the node this thread's position is at, or None (the
+        root after a clear, or a node another runtime's object replaced)."""
+        # The C side holds back this cache's releases until the end, so the
+        # object of the id it answers cannot leave the table meanwhile.
+        handle = self.handle
+        ident = _c_begin_recovery(handle)
+        try:
+            return self.objects.get(ident)
+        finally:
+            _c_end_recovery(handle)
 
 
-# Each cache's objects live in its own table, named to the C library by the
-# ctx of that cache's owner. The registry of tables holds them weakly, so a
-# cache whose nodes refer back to it is an ordinary cycle the collector can
+# Each cache's objects live in its own table, whose number the C handle
+# passes back with each release. The registry of tables holds them weakly, so
+# a cache whose nodes refer back to it is an ordinary cycle the collector can
 # free. Ids are never reused, so a lookup that races with a release (another
 # thread or a C runtime clearing the cache) finds the object or nothing,
 # never a freed one and never another one. The owner's release, called once
@@ -36,6 +67,8 @@ _tables: Dict[int, "weakref.ref[_Held]"] = {}
 _new_table_id = itertools.count(1).__next__
 _new_id = itertools.count(1).__next__
 _c_lookup = lib.ircpy_lookup
+_c_begin_recovery = lib.ircpy_begin_recovery
+_c_end_recovery = lib.ircpy_end_recovery
 _c_insert = lib.ircpy_insert
 _CLOSED = "operation on a closed TrieCache"
 
@@ -49,7 +82,9 @@ def _open_handle(ptr: Any, owned: bool, held: _Held) -> Any:
     handle = lib.ircpy_open(ptr, 1 if owned else 0, table_id)
     if handle == ffi.NULL:
         raise MemoryError("no memory for a cache handle")
-    return ffi.gc(handle, lib.ircpy_free) if owned else handle
+    handle = ffi.gc(handle, lib.ircpy_free) if owned else handle
+    held.handle = handle
+    return handle
 
 
 @ffi.def_extern()
@@ -57,7 +92,7 @@ def _ircpy_release(payload: Any, ctx: Any) -> None:
     ref = _tables.get(int(ffi.cast("intptr_t", ctx)))
     held = ref() if ref is not None else None
     if held is not None:  # None: the cache is being collected with its objects
-        held.pop(int(ffi.cast("intptr_t", payload)), None)
+        held.objects.pop(int(ffi.cast("intptr_t", payload)), None)
 
 
 # The default cache lives as long as the process: so do its table and handle.
@@ -208,7 +243,9 @@ class TrieCache:
 
     Notes
     -----
-    Objects stay alive exactly as long as the cache holds them. After
+    Objects stay alive exactly as long as the cache holds them (a lookup
+    that another thread's replacement overtook holds back the cache's
+    releases while it finds the node's new object: microseconds). After
     :meth:`close` every method raises ValueError, as a closed file does.
     """
 
@@ -216,7 +253,6 @@ class TrieCache:
         self._ptr: Any = None  # None once closed: every method checks it
         self._owned = True
         self._held = _Held()
-        self._find = self._held.get
         ptr = lib.ircache_new()
         if ptr == ffi.NULL:
             raise MemoryError("no memory for a new cache")
@@ -226,7 +262,7 @@ class TrieCache:
             lib.ircache_free(ptr)
             raise
         self._ptr = ptr
-        self.lookup, self._close_lookup = _bound_lookup(self._handle, self._find)
+        self.lookup, self._close_lookup = _bound_lookup(self._handle, self._held)
         self.max_nodes = max_nodes
 
     @classmethod
@@ -235,9 +271,8 @@ class TrieCache:
         self._ptr = lib.ircache_default()
         self._owned = False
         self._held = _default_held
-        self._find = _default_held.get
         self._handle = _default_handle
-        self.lookup, self._close_lookup = _bound_lookup(self._handle, self._find)
+        self.lookup, self._close_lookup = _bound_lookup(self._handle, self._held)
         return self
 
     # -- tracing ---------------------------------------------------------
@@ -247,9 +282,11 @@ class TrieCache:
 
         On a hit the position moves to that node and its object is returned;
         on a miss the position stays and None is returned. Nodes inserted by
-        other runtimes sharing the cache are misses. When another thread or
-        a C runtime drops or replaces the node's object during the lookup,
-        the lookup may return None with the position moved to the node.
+        other runtimes sharing the cache are misses. When another thread
+        replaces the node's object during the lookup, the new object is
+        returned; None with the position moved happens only when a clear
+        drops the node meanwhile (the position is then back at the root) or
+        another runtime's object replaces it.
 
         Parameters
         ----------
@@ -259,7 +296,7 @@ class TrieCache:
         """
         # Each instance binds a closure of the same behaviour over this name
         # (see _bound_lookup); this method is what it documents and falls back to.
-        return self._find(_lookup_other(self._handle if self._ptr is not None else None, key))
+        return self._held.object_of(_lookup_other(self._handle if self._ptr is not None else None, key))
 
     def insert(self, key: Key, node: object, op: Label = "") -> None:
         """Store node as a new successor of this thread's position and move there.
@@ -288,10 +325,10 @@ class TrieCache:
         buf, size = _key_arg(key)
         label = _label_arg(op)
         ident = _new_id()
-        self._held[ident] = node
+        self._held.objects[ident] = node
         code = _c_insert(self._handle, buf, size, label, ident)
         if code < 0:
-            self._held.pop(ident, None)
+            self._held.objects.pop(ident, None)
             raise_for(code)
 
     def mark_step(self) -> None:
@@ -406,27 +443,32 @@ def _lookup_other(handle: Any, key: Key) -> int:
     return _c_lookup(handle, buf, size)
 
 
-def _bound_lookup(handle: Any, find: Callable[[int], Optional[object]]) -> Tuple[Any, Callable[[], None]]:
+def _bound_lookup(handle: Any, held: _Held) -> Tuple[Any, Callable[[], None]]:
     """A cache's lookup as a closure, and the function that closes it.
 
     lookup is the hot path: a closure over what it needs costs less than a
-    method that fetches each from self (bench/bench_python.py). It does what
-    TrieCache.lookup documents, holds the handle (so a lookup that outlives
-    its TrieCache keeps the C cache alive) and not the TrieCache (so that
-    dropping the cache frees it at once, not at the next collection).
-    Closing empties its cell: cffi then refuses None with a TypeError and
-    the fallback raises ValueError, so the fast path pays nothing for it.
+    method that fetches each from self, and a subscript of the plain dict of
+    objects less than a call of its get (bench/bench_python.py). It does
+    what TrieCache.lookup documents, holds the handle (so a lookup that
+    outlives its TrieCache keeps the C cache alive) and not the TrieCache
+    (so that dropping the cache frees it at once, not at the next
+    collection). Closing empties its cell: cffi then refuses None with a
+    TypeError and the fallback raises ValueError, so the fast path pays
+    nothing for it.
     """
+    objects = held.objects
 
     def lookup(key: Key) -> Optional[object]:
         # Exact bytes only: cffi would also pass a cdata array, or a bytes
         # subclass whose len() is not its size.
         if type(key) is bytes:
             try:
-                return find(_c_lookup(handle, key, len(key)))
+                return objects[_c_lookup(handle, key, len(key))]
             except TypeError:
                 pass  # closed: the handle is None
-        return find(_lookup_other(handle, key))
+            except KeyError:
+                return held.current()  # replaced meanwhile (see _Held)
+        return held.object_of(_lookup_other(handle, key))
 
     def close() -> None:
         nonlocal handle

@@ -528,6 +528,51 @@ def test_successive_caches_traced_by_threads_while_disrupted():
             one_round(name)
 
 
+def test_a_lookup_racing_a_replacement_of_its_node_returns_an_object_the_node_held():
+    """The package takes no retain, for speed: between the C lookup and finding its
+    Python object, another thread may replace the node's object, and the old one is
+    released. The C lookup has moved the position and counted a hit all the same, so
+    the lookup must return what the node holds now, not None.
+
+    A lookup may still miss while a replacement is under way (the C library hides
+    the node then, and the position stays): so the check is that the cache counted
+    exactly as many hits as lookups that returned an object. (Before the fix, 10,700
+    of 2.2 million lookups returned None after a hit.)
+    """
+    cache = ircache.TrieCache()
+    cache.insert(b"k", Node(b"k", "first"), "op")
+    cache.mark_step()
+    done = threading.Event()
+    replaced = 0
+
+    def replace_until_done():
+        nonlocal replaced
+        while not done.is_set():
+            cache.mark_step()
+            cache.insert(b"k", Node(b"k", f"#{replaced}"), "op")
+            replaced += 1
+
+    replacer = threading.Thread(target=replace_until_done)
+    replacer.start()
+    found = 0
+    try:
+        for _ in range(LOOKUPS_RACING_REPLACEMENTS):
+            cache.mark_step()
+            node = cache.lookup(b"k")
+            if node is not None:
+                assert node.key == b"k"
+                found += 1
+    finally:
+        done.set()
+        replacer.join()
+    assert replaced > 0 and found > 0
+    assert cache.stats().hits == found
+    cache.close()
+
+
+LOOKUPS_RACING_REPLACEMENTS = 200_000
+
+
 # -- other runtimes and fork ---------------------------------------------------------
 
 
