@@ -29,6 +29,7 @@ void ircpy_free(ircpy_cache *h);
 intptr_t ircpy_lookup(const ircpy_cache *h, const void *key, size_t key_len);
 intptr_t ircpy_begin_recovery(ircpy_cache *h);
 void ircpy_end_recovery(ircpy_cache *h);
+void ircpy_flush_held(ircpy_cache *h);
 int ircpy_insert(const ircpy_cache *h, const void *key, size_t key_len, const char *op, intptr_t id);
 void ircpy_stop_releases(void);
 """
@@ -47,22 +48,106 @@ static void _ircpy_release(void *payload, void *ctx); /* extern "Python", below 
  * later, and there is no Python left to tell. */
 static _Atomic int ircpy_releasing = 1;
 
-/* Releases held back while a thread recovers from a lookup whose payload
- * was replaced before Python could find its object (ircpy_begin_recovery). */
-typedef struct ircpy_deferred {
-    void **payloads;
+/* Payloads, as a growable array. */
+typedef struct ircpy_payloads {
+    void **items;
     size_t count, cap;
-} ircpy_deferred;
+} ircpy_payloads;
 
+static int ircpy_payloads_add(ircpy_payloads *a, void *payload)
+{
+    if (a->count == a->cap) {
+        size_t cap = a->cap ? 2 * a->cap : 8;
+        void **grown = realloc(a->items, cap * sizeof *grown);
+        if (grown == NULL)
+            return -1;
+        a->items = grown;
+        a->cap = cap;
+    }
+    a->items[a->count++] = payload;
+    return 0;
+}
+
+/* Removes one entry equal to payload; 1 if there was one. */
+static int ircpy_payloads_remove(ircpy_payloads *a, void *payload)
+{
+    for (size_t i = 0; i < a->count; i++)
+        if (a->items[i] == payload) {
+            a->items[i] = a->items[--a->count];
+            return 1;
+        }
+    return 0;
+}
+
+/* A lookup's payload can be replaced and released by another thread before
+ * Python finds its object (the package takes no retain). Python then
+ * recovers: ircpy_begin_recovery asks the library what the node holds now
+ * and pins it, ircpy_end_recovery unpins it once Python has the object. A
+ * pinned payload's release waits for the unpin; releases that come while a
+ * recovery has not pinned yet (it cannot know the payload before it has it)
+ * wait for that. */
 typedef struct ircpy_cache {
     ircache *cache;
     int owned;           /* the cache is freed with the handle */
     intptr_t table;      /* names the cache's object table to Python */
     ircache_owner owner; /* the cache keeps its address: lives as long; ctx is the handle */
-    _Atomic int recovering;
-    pthread_mutex_t lock; /* guards deferred, and recovering's last step */
-    ircpy_deferred deferred;
+    pthread_mutex_t lock; /* guards what follows */
+    int pinning;             /* recoveries asking the library */
+    ircpy_payloads pinned;   /* one entry per recovery that holds one */
+    ircpy_payloads released; /* pinned payloads whose release came */
+    ircpy_payloads waiting;  /* releases that came while pinning > 0 */
+    struct ircpy_cache *next, *prev; /* in ircpy_handles */
 } ircpy_cache;
+
+/* The recovery this thread has begun, if any: ircpy_end_recovery does
+ * nothing unless it matches, so Python may call it whatever happened. */
+static _Thread_local ircpy_cache *ircpy_recovering;
+static _Thread_local void *ircpy_recovered;
+/* Recoveries begun inside that one (a finalizer's lookup): they pin nothing. */
+static _Thread_local int ircpy_nested_recoveries;
+
+/* Every open handle, so that fork() can take their locks: a child must not
+ * inherit one held by a thread it does not have. */
+static pthread_mutex_t ircpy_handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static ircpy_cache *ircpy_handles;
+static pthread_once_t ircpy_fork_once = PTHREAD_ONCE_INIT;
+
+static void ircpy_fork_prepare(void)
+{
+    pthread_mutex_lock(&ircpy_handles_lock);
+    for (ircpy_cache *h = ircpy_handles; h != NULL; h = h->next)
+        pthread_mutex_lock(&h->lock);
+}
+
+static void ircpy_fork_parent(void)
+{
+    for (ircpy_cache *h = ircpy_handles; h != NULL; h = h->next)
+        pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&ircpy_handles_lock);
+}
+
+/* The recoveries under way were other threads': they end nowhere here.
+ * What they held back goes at ircpy_flush_held (Python's own after-fork
+ * hook: Python cannot be called from inside fork()). */
+static void ircpy_fork_child(void)
+{
+    for (ircpy_cache *h = ircpy_handles; h != NULL; h = h->next) {
+        h->pinning = 0;
+        h->pinned.count = 0;
+        for (size_t i = 0; i < h->released.count; i++)
+            (void)ircpy_payloads_add(&h->waiting, h->released.items[i]);
+        h->released.count = 0;
+        pthread_mutex_unlock(&h->lock);
+    }
+    ircpy_recovering = NULL;
+    ircpy_nested_recoveries = 0;
+    pthread_mutex_unlock(&ircpy_handles_lock);
+}
+
+static void ircpy_register_fork(void)
+{
+    (void)pthread_atfork(ircpy_fork_prepare, ircpy_fork_parent, ircpy_fork_child);
+}
 
 static void ircpy_release_now(ircpy_cache *h, void *payload)
 {
@@ -70,36 +155,38 @@ static void ircpy_release_now(ircpy_cache *h, void *payload)
         _ircpy_release(payload, (void *)h->table);
 }
 
-/* 1 if the release of payload waits for the recovery under way. */
-static int ircpy_defer(ircpy_cache *h, void *payload)
+/* Releases every payload in a (taken from the handle: no lock held). */
+static void ircpy_release_all(ircpy_cache *h, ircpy_payloads *a)
 {
-    int deferred = 0;
-    pthread_mutex_lock(&h->lock);
-    ircpy_deferred *d = &h->deferred;
-    if (atomic_load(&h->recovering) > 0) {
-        if (d->count == d->cap) {
-            size_t cap = d->cap ? 2 * d->cap : 16;
-            void **grown = realloc(d->payloads, cap * sizeof *grown);
-            if (grown != NULL) {
-                d->payloads = grown;
-                d->cap = cap;
-            }
-        }
-        if (d->count < d->cap) { /* out of memory: released now, the recovery may miss */
-            d->payloads[d->count++] = payload;
-            deferred = 1;
-        }
+    for (size_t i = 0; i < a->count; i++)
+        ircpy_release_now(h, a->items[i]);
+    free(a->items);
+}
+
+/* Takes the waiting releases when no recovery is pinning (lock held). */
+static ircpy_payloads ircpy_take_waiting(ircpy_cache *h)
+{
+    ircpy_payloads due = {NULL, 0, 0};
+    if (h->pinning == 0) {
+        due = h->waiting;
+        h->waiting = (ircpy_payloads){NULL, 0, 0};
     }
-    pthread_mutex_unlock(&h->lock);
-    return deferred;
+    return due;
 }
 
 static void ircpy_release(void *payload, void *ctx)
 {
     ircpy_cache *h = ctx;
-    if (atomic_load(&h->recovering) > 0 && ircpy_defer(h, payload))
-        return;
-    ircpy_release_now(h, payload);
+    int now = 1;
+    pthread_mutex_lock(&h->lock);
+    for (size_t i = 0; now && i < h->pinned.count; i++)
+        if (h->pinned.items[i] == payload)
+            now = ircpy_payloads_add(&h->released, payload) != 0;
+    if (now && h->pinning > 0)
+        now = ircpy_payloads_add(&h->waiting, payload) != 0;
+    pthread_mutex_unlock(&h->lock);
+    if (now) /* also when out of memory: a recovery may then miss */
+        ircpy_release_now(h, payload);
 }
 
 static ircpy_cache *ircpy_open(ircache *c, int owned, intptr_t table)
@@ -116,15 +203,32 @@ static ircpy_cache *ircpy_open(ircache *c, int owned, intptr_t table)
     h->table = table;
     h->owner.release = ircpy_release;
     h->owner.ctx = h;
+    pthread_once(&ircpy_fork_once, ircpy_register_fork);
+    pthread_mutex_lock(&ircpy_handles_lock);
+    h->next = ircpy_handles;
+    if (h->next != NULL)
+        h->next->prev = h;
+    ircpy_handles = h;
+    pthread_mutex_unlock(&ircpy_handles_lock);
     return h;
 }
 
 static void ircpy_free(ircpy_cache *h)
 {
+    pthread_mutex_lock(&ircpy_handles_lock);
+    if (h->prev != NULL)
+        h->prev->next = h->next;
+    else
+        ircpy_handles = h->next;
+    if (h->next != NULL)
+        h->next->prev = h->prev;
+    pthread_mutex_unlock(&ircpy_handles_lock);
     if (h->owned)
         ircache_free(h->cache);
     pthread_mutex_destroy(&h->lock);
-    free(h->deferred.payloads);
+    free(h->pinned.items);
+    free(h->released.items);
+    free(h->waiting.items);
     free(h);
 }
 
@@ -133,30 +237,67 @@ static intptr_t ircpy_lookup(const ircpy_cache *h, const void *key, size_t key_l
     return (intptr_t)ircache_lookup_owned(h->cache, key, key_len, &h->owner);
 }
 
-/* What the node this thread stands on holds now, its release (and every
- * other of this cache's) held back until ircpy_end_recovery: for a lookup
- * whose payload another thread replaced and released before Python found
- * its object. A release that could drop what this returns comes after the
- * recovery began (the library releases only once the lookups that could
- * see the payload, this one among them, are over), so it sees it. */
+/* What the node this thread stands on holds now, pinned until
+ * ircpy_end_recovery. A release that could drop it comes after the library
+ * answered (it releases only once the lookups that could see the payload,
+ * this one among them, are over): so it finds pinning raised, or the pin.
+ * One recovery at a time per thread; a nested one pins nothing. */
 static intptr_t ircpy_begin_recovery(ircpy_cache *h)
 {
-    atomic_fetch_add(&h->recovering, 1);
-    return (intptr_t)ircache_position_payload(h->cache, &h->owner);
+    if (ircpy_recovering != NULL) {
+        ircpy_nested_recoveries++;
+        return (intptr_t)ircache_position_payload(h->cache, &h->owner);
+    }
+    pthread_mutex_lock(&h->lock);
+    h->pinning++;
+    pthread_mutex_unlock(&h->lock);
+    ircpy_recovering = h;
+    void *payload = ircache_position_payload(h->cache, &h->owner);
+    ircpy_recovered = payload;
+    pthread_mutex_lock(&h->lock);
+    h->pinning--;
+    if (payload != NULL) {
+        if (ircpy_payloads_remove(&h->waiting, payload))
+            (void)ircpy_payloads_add(&h->released, payload); /* cannot fail: the entry was there */
+        if (ircpy_payloads_add(&h->pinned, payload) != 0)
+            ircpy_recovered = NULL; /* out of memory: not pinned */
+    }
+    ircpy_payloads due = ircpy_take_waiting(h);
+    pthread_mutex_unlock(&h->lock);
+    ircpy_release_all(h, &due);
+    return (intptr_t)payload;
 }
 
 static void ircpy_end_recovery(ircpy_cache *h)
 {
-    ircpy_deferred due = {NULL, 0, 0};
+    if (ircpy_nested_recoveries > 0) {
+        ircpy_nested_recoveries--;
+        return;
+    }
+    if (ircpy_recovering != h)
+        return; /* none begun, or another handle's */
+    ircpy_recovering = NULL;
+    void *payload = ircpy_recovered;
+    ircpy_payloads due = {NULL, 0, 0};
     pthread_mutex_lock(&h->lock);
-    if (atomic_fetch_sub(&h->recovering, 1) == 1) {
-        due = h->deferred;
-        h->deferred = (ircpy_deferred){NULL, 0, 0};
+    if (payload != NULL && ircpy_payloads_remove(&h->pinned, payload)) {
+        int still_pinned = 0;
+        for (size_t i = 0; i < h->pinned.count; i++)
+            still_pinned |= h->pinned.items[i] == payload;
+        if (!still_pinned && ircpy_payloads_remove(&h->released, payload))
+            (void)ircpy_payloads_add(&due, payload);
     }
     pthread_mutex_unlock(&h->lock);
-    for (size_t i = 0; i < due.count; i++)
-        ircpy_release_now(h, due.payloads[i]);
-    free(due.payloads);
+    ircpy_release_all(h, &due);
+}
+
+/* In a forked child: what the parent's recoveries held back goes now. */
+static void ircpy_flush_held(ircpy_cache *h)
+{
+    pthread_mutex_lock(&h->lock);
+    ircpy_payloads due = ircpy_take_waiting(h);
+    pthread_mutex_unlock(&h->lock);
+    ircpy_release_all(h, &due);
 }
 
 static int ircpy_insert(const ircpy_cache *h, const void *key, size_t key_len, const char *op, intptr_t id)

@@ -46,12 +46,13 @@ class _Held:
     def current(self) -> Optional[object]:
         """The object of the node this thread's position is at, or None (the
         root after a clear, or a node another runtime's object replaced)."""
-        # The C side holds back this cache's releases until the end, so the
-        # object of the id it answers cannot leave the table meanwhile.
+        # The C side pins the payload it answers until the end, so that its
+        # object cannot leave the table meanwhile. The end is safe to call
+        # whether or not the beginning ran (an exception from a signal may
+        # come between them).
         handle = self.handle
-        ident = _c_begin_recovery(handle)
         try:
-            return self.objects.get(ident)
+            return self.objects.get(_c_begin_recovery(handle))
         finally:
             _c_end_recovery(handle)
 
@@ -101,6 +102,18 @@ _default_handle = _open_handle(lib.ircache_default(), False, _default_held)
 
 # After exit starts, a C runtime may still drop our nodes: nobody to tell.
 atexit.register(lib.ircpy_stop_releases)
+
+
+def _release_what_recoveries_held_back() -> None:
+    """In a forked child: the recoveries under way in the parent's other threads
+    (see _Held.current) end nowhere here; the releases they held back go now."""
+    for ref in list(_tables.values()):
+        held = ref()
+        if held is not None and held.handle is not None:
+            lib.ircpy_flush_held(held.handle)
+
+
+os.register_at_fork(after_in_child=_release_what_recoveries_held_back)
 
 
 def _encode_label_errors(exc: UnicodeError) -> Tuple[bytes, int]:
@@ -244,8 +257,8 @@ class TrieCache:
     Notes
     -----
     Objects stay alive exactly as long as the cache holds them (a lookup
-    that another thread's replacement overtook holds back the cache's
-    releases while it finds the node's new object: microseconds). After
+    that another thread's replacement overtook pins the node's new object
+    until it has it, and holds back releases while it asks for it). After
     :meth:`close` every method raises ValueError, as a closed file does.
     """
 
@@ -282,11 +295,12 @@ class TrieCache:
 
         On a hit the position moves to that node and its object is returned;
         on a miss the position stays and None is returned. Nodes inserted by
-        other runtimes sharing the cache are misses. When another thread
-        replaces the node's object during the lookup, the new object is
-        returned; None with the position moved happens only when a clear
-        drops the node meanwhile (the position is then back at the root) or
-        another runtime's object replaces it.
+        other runtimes sharing the cache are misses, and so is a node whose
+        object another thread is replacing at that moment. A replacement
+        that overtakes the lookup once it has found the node gives the
+        node's new object; None with the position moved happens only when
+        a clear dropped the node meanwhile (the position is then back at
+        the root), another runtime's object replaced it, or memory ran out.
 
         Parameters
         ----------

@@ -13,6 +13,7 @@ import weakref
 import pytest
 
 import ircache
+from ircache._ffi import lib
 from trie_support import Node
 
 
@@ -571,6 +572,86 @@ def test_a_lookup_racing_a_replacement_of_its_node_returns_an_object_the_node_he
 
 
 LOOKUPS_RACING_REPLACEMENTS = 200_000
+
+
+# What a lookup overtaken by a replacement does (ircache._cache._Held.current), step by
+# step through the C handle's calls: they are internal, and so are these tests.
+
+
+def replace_repeatedly(cache, key, times):
+    for _ in range(times):
+        cache.mark_step()
+        cache.insert(key, Node(key), "op")
+
+
+def test_a_recovery_pins_the_object_it_answers_until_it_ends(cache):
+    cache.insert(b"k", Node(b"k", "pinned"), "op")
+    held = cache._held
+    ident = lib.ircpy_begin_recovery(held.handle)
+    pinned = held.objects[ident]
+    assert pinned.name == "pinned"
+    replace_repeatedly(cache, b"k", 100)  # from the root: the same node, new objects
+    assert held.objects.get(ident) is pinned  # replaced, released, but held back
+    assert len(held.objects) == 3  # {0: None}, the pinned one, the current one
+    lib.ircpy_end_recovery(held.handle)
+    assert ident not in held.objects
+    assert len(held.objects) == 2
+
+
+def test_ending_a_recovery_that_never_began_changes_nothing(cache):
+    """Python ends a recovery whatever happened before (an exception from a signal
+    handler may come before or after the beginning): an end with no beginning must not
+    unpin another recovery's object nor hold releases back."""
+    held = cache._held
+    for _ in range(3):
+        lib.ircpy_end_recovery(held.handle)
+    cache.insert(b"k", Node(b"k"), "op")
+    ident = lib.ircpy_begin_recovery(held.handle)
+    lib.ircpy_end_recovery(held.handle)
+    lib.ircpy_end_recovery(held.handle)
+    replace_repeatedly(cache, b"k", 10)
+    assert ident not in held.objects
+    assert len(held.objects) == 2
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_child_forked_while_another_thread_recovers_lets_its_releases_go(cache):
+    """The recovering thread does not exist in the child: what it pinned, and the
+    releases it held back, must go there all the same."""
+    cache.insert(b"k", Node(b"k"), "op")
+    held = cache._held
+    pinned, leave = threading.Event(), threading.Event()
+    idents = []
+
+    def recovering():
+        try:
+            if cache.lookup(b"k") is not None:  # this thread stands on the node
+                idents.append(lib.ircpy_begin_recovery(held.handle))
+        finally:
+            pinned.set()
+        leave.wait()
+        lib.ircpy_end_recovery(held.handle)
+
+    thread = threading.Thread(target=recovering)
+    thread.start()
+    pinned.wait()
+    try:
+        assert idents and idents[0] in held.objects
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                replace_repeatedly(cache, b"k", 100)
+                code = 0 if len(held.objects) == 2 else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        leave.set()
+        thread.join()
+    assert os.waitstatus_to_exitcode(status) == 0
+    replace_repeatedly(cache, b"k", 10)
+    assert len(held.objects) == 2
 
 
 # -- other runtimes and fork ---------------------------------------------------------
