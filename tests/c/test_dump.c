@@ -417,10 +417,21 @@ static const char *long_mixed(void)
     return text;
 }
 
+/* One plain byte, then quotes: escapes of two bytes at odd offsets, so
+ * that a piece of an even size would end inside one. */
+static const char *long_odd_quotes(void)
+{
+    static char text[LONG_LABEL / 4 + 2];
+    text[0] = 'x';
+    memset(text + 1, '"', LONG_LABEL / 4);
+    text[LONG_LABEL / 4 + 1] = '\0';
+    return text;
+}
+
 static ircache *tricky_cache(counted **payloads, char **long_quotes, char **long_invalid)
 {
     ircache *c = ircache_new();
-    *payloads = counted_array(N_LABEL_CASES + 3);
+    *payloads = counted_array(N_LABEL_CASES + 4);
     for (size_t i = 0; i < N_LABEL_CASES; i++) {
         char key[16];
         snprintf(key, sizeof key, "k%zu", i);
@@ -444,6 +455,9 @@ static ircache *tricky_cache(counted **payloads, char **long_quotes, char **long
     ircache_mark_step(c);
     REQUIRE(ircache_insert(c, KEY("long mixed"), long_mixed(), &(*payloads)[N_LABEL_CASES + 2],
                            &counting_owner) == 0);
+    ircache_mark_step(c);
+    REQUIRE(ircache_insert(c, KEY("long odd quotes"), long_odd_quotes(),
+                           &(*payloads)[N_LABEL_CASES + 3], &counting_owner) == 0);
     ircache_mark_step(c);
     return c;
 }
@@ -554,7 +568,7 @@ static void dot_labels_escape_any_bytes(void)
     int parsed = dot_parse(text, len, &g, err, sizeof err);
     CHECK_MSG(parsed == 0, "the dump does not parse: %s", err);
     if (parsed == 0) {
-        CHECK_U64(g.n, N_LABEL_CASES + 3);
+        CHECK_U64(g.n, N_LABEL_CASES + 4);
         for (size_t i = 0; i < N_LABEL_CASES; i++) {
             const dot_node *n = node_with_id(&g, i + 1);
             CHECK_MSG(n != NULL, "no node %zu", i + 1);
@@ -572,7 +586,8 @@ static void dot_labels_escape_any_bytes(void)
         const dot_node *q = node_with_id(&g, N_LABEL_CASES + 1);
         const dot_node *v = node_with_id(&g, N_LABEL_CASES + 2);
         const dot_node *m = node_with_id(&g, N_LABEL_CASES + 3);
-        REQUIRE(q != NULL && v != NULL && m != NULL);
+        const dot_node *o = node_with_id(&g, N_LABEL_CASES + 4);
+        REQUIRE(q != NULL && v != NULL && m != NULL && o != NULL);
         /* Quotes and backslashes come back through \" \\ \n unchanged (the
          * newlines past DOT_LINE_BREAKS_MAX as U+2424), and characters
          * across the ends of pieces (dot_parse checks their size). */
@@ -583,6 +598,8 @@ static void dot_labels_escape_any_bytes(void)
         free(expect);
         CHECK(label_matches("@, 0 hits", v->raw, v->raw_len));
         CHECK(m->op_len == strlen(long_mixed()) && memcmp(m->op, long_mixed(), m->op_len) == 0);
+        CHECK(o->op_len == strlen(long_odd_quotes()) && memcmp(o->op, long_odd_quotes(), o->op_len) == 0);
+        CHECK(o->pieces >= 3);
         /* 200,000, 300,000 and about 109,000 bytes once escaped. */
         CHECK_U64(q->pieces, (2 * LONG_LABEL + DOT_PIECE_MAX - 1) / DOT_PIECE_MAX);
         CHECK(v->pieces >= 3 * LONG_LABEL / DOT_PIECE_MAX && m->pieces >= 6);
@@ -607,8 +624,8 @@ static void dot_labels_escape_any_bytes(void)
     check_dot_accepts(layout_path);
     ircache_free(short_only);
     free(more);
-    const char *longs[] = {long_quotes, long_invalid, long_mixed()};
-    for (size_t i = 0; i < 3; i++) {
+    const char *longs[] = {long_quotes, long_invalid, long_mixed(), long_odd_quotes()};
+    for (size_t i = 0; i < 4; i++) {
         ircache *alone = ircache_new();
         int payload;
         REQUIRE(ircache_insert(alone, KEY("k"), longs[i], &payload, NULL) == 0);
@@ -622,7 +639,7 @@ static void dot_labels_escape_any_bytes(void)
     free(path);
     remove_temp_dir(dir);
     ircache_free(c);
-    CHECK_INT(counted_first_not_released_once(payloads, N_LABEL_CASES + 3), -1);
+    CHECK_INT(counted_first_not_released_once(payloads, N_LABEL_CASES + 4), -1);
     free(payloads);
     free(long_quotes);
     free(long_invalid);

@@ -102,6 +102,16 @@ static void checking_release(void *payload, void *ctx)
 
 static const ircache_owner checking_owner = {checking_retain, checking_release, NULL};
 
+/* checking_retain after letting other threads run: a release that should
+ * have waited for this retain then has time to come first. */
+static void yielding_checking_retain(void *payload, void *ctx)
+{
+    sched_yield();
+    checking_retain(payload, ctx);
+}
+
+static const ircache_owner yielding_checking_owner = {yielding_checking_retain, checking_release, NULL};
+
 /* A payload of the stress cases. */
 typedef struct tracked {
     counted n;            /* first: the owners see a counted; n.value is the key's id */
@@ -1482,7 +1492,7 @@ static void *replacing_thread(void *arg)
     for (int i = 1; i <= REPLACEMENTS; i++) {
         ircache_mark_step(run->c);
         run->pool[i].inserted = 1; /* read at the end only */
-        REQUIRE(ircache_insert(run->c, KEY("k"), "k", &run->pool[i], &checking_owner) == 0);
+        REQUIRE(ircache_insert(run->c, KEY("k"), "k", &run->pool[i], &yielding_checking_owner) == 0);
     }
     atomic_store(&run->done, 1);
     return NULL;
@@ -1497,7 +1507,7 @@ static void position_payload_while_another_thread_replaces(void)
     atomic_store(&run.done, 0);
     atomic_store(&retains_after_release, 0);
     run.pool[0].inserted = 1;
-    REQUIRE(ircache_insert(run.c, KEY("k"), "k", &run.pool[0], &checking_owner) == 0);
+    REQUIRE(ircache_insert(run.c, KEY("k"), "k", &run.pool[0], &yielding_checking_owner) == 0);
     pthread_t replacer;
     start_thread(&replacer, replacing_thread, &run);
     long hits = 0, here = 0, outside = 0;
@@ -1508,7 +1518,7 @@ static void position_payload_while_another_thread_replaces(void)
             continue; /* a replacement under way: a miss */
         hits++;
         atomic_fetch_add(&hit->returned, 1);
-        tracked *now = ircache_position_payload(run.c, &checking_owner);
+        tracked *now = ircache_position_payload(run.c, &yielding_checking_owner);
         if (now == NULL)
             continue; /* the next replacement under way */
         here++;
