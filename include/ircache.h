@@ -205,10 +205,14 @@ IRCACHE_API void *ircache_lookup_owned(ircache *c, const void *key, size_t key_l
  * retain as a hit does, but counts no hit and leaves the position where it
  * is. For a caller with no retain whose lookup's payload was replaced by
  * another thread before it could use it: the position moved to the node,
- * and this is what the node holds now. While another thread replaces that
- * node's payload, waits (yielding the processor) until it is done: until
- * lookups already in progress have finished. Called from a retain callback
- * it cannot wait, and returns NULL then.
+ * and this is what the node holds now. With a NULL retain, that payload
+ * too may be replaced and released as soon as the call returns: the caller
+ * keeps it alive by other means (the Python package pins it in its release
+ * callback). While another thread replaces the node's payload, waits
+ * (yielding the processor) until it is done: until lookups already in
+ * progress have finished. (A retain callback must not call into the
+ * library, see Threads; if one calls this, it returns NULL rather than
+ * wait.)
  * @return the payload, or NULL: at the root (also after a clear, and for a
  *         thread that never used c), at a node of another owner, while
  *         disabled, or on error (NULL c: sets ircache_last_error()).

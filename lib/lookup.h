@@ -60,7 +60,8 @@ void *ircache__lookup_nested(ircache *c, ircache__position *p, const void *key, 
 
 /* What ircache_position_payload returns for p, the calling thread's
  * position in c: the payload of the node p stands on, retained, if want
- * owns it; else NULL. Lock-free, as a lookup. */
+ * owns it; else NULL. Takes no lock, but waits while the node is hidden
+ * (being replaced; chosen for eviction never, as p pins it). */
 void *ircache__position_payload(ircache *c, ircache__position *p, const ircache_owner *want);
 
 /* The lookups whose gate was not their position's gen: a disabled cache,
