@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import _thread
 import atexit
 import codecs
 import itertools
 import operator
 import os
+import sys
+import traceback
 import weakref
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Callable, Dict, Mapping, NoReturn, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, NoReturn, Optional, Set, Tuple, Union
 
 from ._errors import check, raise_for
 from ._ffi import ffi, lib
@@ -55,6 +58,8 @@ class _Held:
             return self.objects.get(_c_begin_recovery(handle))
         finally:
             _c_end_recovery(handle)
+            if _interrupted_threads:
+                _pass_on_interrupt()
 
 
 # Each cache's objects live in its own table, whose number the C handle
@@ -88,12 +93,47 @@ def _open_handle(ptr: Any, owned: bool, held: _Held) -> Any:
     return handle
 
 
-@ffi.def_extern()
-def _ircpy_release(payload: Any, ctx: Any) -> None:
+# Threads whose release a KeyboardInterrupt cut short: the package's call
+# that released raises it once the C call returns.
+_interrupted_threads: Set[int] = set()
+
+
+def _pass_on_interrupt() -> None:
+    """Raises the KeyboardInterrupt a release of this thread's could not pass
+    on. Called after the C calls that release, when _interrupted_threads is
+    not empty."""
+    ident = _thread.get_ident()
+    if ident in _interrupted_threads:
+        _interrupted_threads.discard(ident)
+        raise KeyboardInterrupt
+
+
+def _drop_released(payload: Any, ctx: Any) -> None:
     ref = _tables.get(int(ffi.cast("intptr_t", ctx)))
     held = ref() if ref is not None else None
     if held is not None:  # None: the cache is being collected with its objects
         held.objects.pop(int(ffi.cast("intptr_t", payload)), None)
+
+
+def _release_interrupted(exc_type: Any, exc_value: Any, tb: Any) -> None:
+    """What cffi calls when the release raised: nearly always a signal
+    handler's exception (KeyboardInterrupt) that arrived inside it, which
+    cannot go on into C. The release happens all the same (or the object
+    would stay for good), and an interrupt goes to the main thread."""
+    frame = tb.tb_frame if tb is not None else None
+    if frame is not None and frame.f_code is _ircpy_release.__code__:
+        _drop_released(frame.f_locals["payload"], frame.f_locals["ctx"])
+    if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+        # Raised again by the package's call that released (_pass_on_interrupt).
+        _interrupted_threads.add(_thread.get_ident())
+    else:
+        print("Exception ignored in a release of ircache's objects:", file=sys.stderr)
+        traceback.print_exception(exc_type, exc_value, tb)
+
+
+@ffi.def_extern(onerror=_release_interrupted)
+def _ircpy_release(payload: Any, ctx: Any) -> None:
+    _drop_released(payload, ctx)
 
 
 # The default cache lives as long as the process: so do its table and handle.
@@ -344,6 +384,8 @@ class TrieCache:
         if code < 0:
             self._held.objects.pop(ident, None)
             raise_for(code)
+        if _interrupted_threads:
+            _pass_on_interrupt()
 
     def mark_step(self) -> None:
         """Move this thread's position back to the root (the step boundary)."""
@@ -352,6 +394,8 @@ class TrieCache:
     def clear(self) -> None:
         """Drop every node (releasing its object); every thread goes back to the root."""
         lib.ircache_clear(self._live())
+        if _interrupted_threads:
+            _pass_on_interrupt()
 
     # -- output ------------------------------------------------------------
 
@@ -391,6 +435,8 @@ class TrieCache:
         if value < 0 or value >= 1 << 64:
             raise ValueError(f"max_nodes must be between 0 and 2**64 - 1, not {value}")
         check(lib.ircache_set_max_nodes(self._live(), value))
+        if _interrupted_threads:
+            _pass_on_interrupt()
 
     @property
     def enabled(self) -> bool:
@@ -412,7 +458,9 @@ class TrieCache:
         """Release every object this cache holds and refuse further use.
 
         Idempotent. For the default cache (:func:`ircache.default_cache`)
-        only this handle is closed; the cache and its nodes stay.
+        only this handle is closed; the cache and its nodes stay. An insert
+        that another thread began before the close may still land: its
+        object then stays until this TrieCache object is collected.
         """
         ptr, self._ptr = self._ptr, None
         self._close_lookup()
@@ -421,6 +469,8 @@ class TrieCache:
             # cache: clearing is safe beside it, freeing is not (the handle
             # frees the cache when its last reference goes).
             lib.ircache_clear(ptr)
+            if _interrupted_threads:
+                _pass_on_interrupt()
 
     def __reduce__(self) -> NoReturn:
         # A copy would share the C cache and the objects' table with the
@@ -505,6 +555,8 @@ def dump(dot_file_name: PathArg) -> None:
 def reset() -> None:
     """Drop every node of the default cache (``torch._lazy.ir_cache.reset``)."""
     lib.ircache_reset()
+    if _interrupted_threads:
+        _pass_on_interrupt()
 
 
 def stats() -> Stats:
