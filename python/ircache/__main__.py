@@ -63,7 +63,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     if args.command == "demo":
         from ._demo import run
+        from ._cache import default_cache
 
+        if not default_cache().enabled:
+            print("python -m ircache demo: the default cache is disabled (IRCACHE_DISABLE=1)", file=sys.stderr)
+            return 1
         try:
             return run(args.out, args.steps)
         except OSError as exc:

@@ -17,13 +17,14 @@ from trie_support import assert_pre_order, parse_dot
 PACKAGE_DIR = Path(ircache.__file__).resolve().parent
 
 
-def run_cli(*args, cwd=None):
+def run_cli(*args, cwd=None, env=None):
     return subprocess.run(
         [sys.executable, "-m", "ircache", *args],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=cwd,
+        env=env,
         check=False,
     )
 
@@ -122,3 +123,12 @@ def test_demo_reports_an_unwritable_dump_without_a_traceback(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "cannot write the dump" in result.stderr and str(out) in result.stderr
+
+
+def test_demo_on_a_disabled_default_cache_says_so_without_a_traceback(tmp_path):
+    env = {**os.environ, "IRCACHE_DISABLE": "1"}
+    result = run_cli("demo", "--out", str(tmp_path / "d.dot"), cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "disabled" in result.stderr
+    assert not (tmp_path / "d.dot").exists()
