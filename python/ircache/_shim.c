@@ -37,6 +37,15 @@ static int ircpy_payloads_add(ircpy_payloads *a, void *payload)
     return 0;
 }
 
+/* 1 if a holds payload. */
+static int ircpy_payloads_has(const ircpy_payloads *a, const void *payload)
+{
+    for (size_t i = 0; i < a->count; i++)
+        if (a->items[i] == payload)
+            return 1;
+    return 0;
+}
+
 /* Removes one entry equal to payload; 1 if there was one. */
 static int ircpy_payloads_remove(ircpy_payloads *a, void *payload)
 {
@@ -104,10 +113,8 @@ static void ircpy_fork_child(void)
         /* This thread goes on in the child: its own pin stays (its
          * capacity is there, the pin was in the array). */
         void *mine = h == ircpy_recovering ? ircpy_recovered : NULL;
-        int mine_pinned = 0, mine_kept = 0;
+        int mine_pinned = mine != NULL && ircpy_payloads_has(&h->pinned, mine), mine_kept = 0;
         size_t kept = 0;
-        for (size_t i = 0; mine != NULL && i < h->pinned.count; i++)
-            mine_pinned |= h->pinned.items[i] == mine;
         h->pinning = 0;
         h->pinned.count = 0;
         if (mine_pinned)
@@ -162,9 +169,8 @@ static void ircpy_release(void *payload, void *ctx)
     ircpy_cache *h = ctx;
     int now = 1;
     pthread_mutex_lock(&h->lock);
-    for (size_t i = 0; now && i < h->pinned.count; i++)
-        if (h->pinned.items[i] == payload)
-            now = ircpy_payloads_add(&h->released, payload) != 0;
+    if (ircpy_payloads_has(&h->pinned, payload))
+        now = ircpy_payloads_add(&h->released, payload) != 0;
     if (now && h->pinning > 0)
         now = ircpy_payloads_add(&h->waiting, payload) != 0;
     pthread_mutex_unlock(&h->lock);
@@ -267,13 +273,10 @@ static void ircpy_end_recovery(ircpy_cache *h)
     void *payload = ircpy_recovered, *due = NULL;
     pthread_mutex_lock(&h->lock);
     if (payload != NULL && ircpy_payloads_remove(&h->pinned, payload)) {
-        int still_pinned = 0;
-        for (size_t i = 0; i < h->pinned.count; i++)
-            still_pinned |= h->pinned.items[i] == payload;
         /* A recovery still asking may have been answered this payload
          * (its release came while this pin held it): it waits for that
          * recovery as a release that came meanwhile would. */
-        if (!still_pinned && ircpy_payloads_remove(&h->released, payload) &&
+        if (!ircpy_payloads_has(&h->pinned, payload) && ircpy_payloads_remove(&h->released, payload) &&
             (h->pinning == 0 || ircpy_payloads_add(&h->waiting, payload) != 0))
             due = payload;
     }
@@ -290,10 +293,7 @@ static void ircpy_flush_held(ircpy_cache *h)
         pthread_mutex_lock(&h->lock);
         ircpy_payloads due = ircpy_take_waiting(h);
         for (size_t i = 0; unpinned == NULL && i < h->released.count; i++) {
-            int pinned = 0;
-            for (size_t j = 0; j < h->pinned.count; j++)
-                pinned |= h->pinned.items[j] == h->released.items[i];
-            if (!pinned) {
+            if (!ircpy_payloads_has(&h->pinned, h->released.items[i])) {
                 unpinned = h->released.items[i];
                 h->released.items[i] = h->released.items[--h->released.count];
             }
