@@ -17,7 +17,7 @@ typedef struct ircache__op {
     uint64_t hash;
     size_t index;                      /* position in first-seen order */
     uint64_t inserts;                  /* under the cache lock */
-    _Atomic uint64_t departed_reuses;  /* hits of nodes no longer held */
+    _Atomic uint64_t departed_reuses;  /* hits of nodes no longer held; written under the lock */
 } ircache__op;
 
 typedef struct ircache__kind {

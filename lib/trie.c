@@ -168,16 +168,33 @@ struct detached {
     ircache__node root_successors; /* carries the root's old successor index */
 };
 
+/* A node taken over from a grave had its hits counted when unlinked. Every
+ * writer of departed_reuses holds the lock: a plain add, not a locked one
+ * per node. */
+static void count_departing_node(ircache__node *n, void *ctx)
+{
+    (void)ctx;
+    if (!(ircache__node_flags(n, memory_order_relaxed) & IRCACHE__NODE_DEAD)) {
+        ircache__op *op = atomic_load_explicit(&n->kind, memory_order_relaxed)->op;
+        atomic_store_explicit(&op->departed_reuses,
+                              atomic_load_explicit(&op->departed_reuses, memory_order_relaxed) + ircache__node_hits(n),
+                              memory_order_relaxed);
+    }
+}
+
 static void release_detached_node(ircache__node *n, void *ctx)
 {
     (void)ctx;
-    /* A node taken over from a grave had its hits counted when unlinked. */
-    if (!(ircache__node_flags(n, memory_order_relaxed) & IRCACHE__NODE_DEAD)) {
-        const ircache__kind *kind = atomic_load_explicit(&n->kind, memory_order_relaxed);
-        atomic_fetch_add_explicit(&kind->op->departed_reuses, ircache__node_hits(n), memory_order_relaxed);
-    }
     ircache__release_call(ircache__release_of(n));
     ircache__succ_free_detached(n);
+}
+
+/* Under the lock, once no lookup can hit them any more: the op statistics
+ * count the detached nodes' hits as departed from now on, not as each is
+ * released, so that no count drops while a clear calls releases. */
+static void count_departing(struct detached *d)
+{
+    ircache__node_store_visit(&d->store, count_departing_node, NULL);
 }
 
 static void release_detached(struct detached *d)
@@ -215,6 +232,7 @@ void ircache__trie_clear(ircache *c)
     detach_all(c, &d);
     c->clears++;
     ircache__synchronize(c, self);
+    count_departing(&d);
     ircache__settle_end(c, settled);
     ircache__unlock(c);
     release_detached(&d);
@@ -278,6 +296,7 @@ void ircache__trie_destroy(ircache *c)
 {
     struct detached d;
     detach_all(c, &d);
+    count_departing(&d);
     ircache__free_retired(c);
     release_detached(&d);
     ircache__lru_rebuild(c, 0);

@@ -2,8 +2,9 @@
  * for the promise of include/ircache.h it guards (the review's programs,
  * made deterministic): an eviction racing with lookups, a bound rebuilt
  * while evicted nodes wait for their release, a clear racing with a large
- * eviction, a retain that looks up again while a clear waits for it, and a
- * failing call in a thread-exit destructor.
+ * eviction, a retain that looks up again while a clear waits for it, a
+ * failing call in a thread-exit destructor, and op statistics read while
+ * a clear calls releases.
  *
  * The cases that need the library's internals (fault injection, the hit
  * counter) are in test_regressions_internal.c; fork() during the default
@@ -602,6 +603,64 @@ static void a_failing_call_in_a_late_thread_exit_destructor_keeps_its_message(vo
     CHECK_INT(late.message_kept, 1);
 }
 
+/* ---- op statistics read while a clear calls releases ------------------- */
+
+/* ircache_get_op_stats promises exact counts, and reused only ever grows:
+ * monitoring reads it as PyTorch's IrNodeReused_<op> counters. A clear
+ * used to move each node's hits into its op's count only as it released
+ * that node, so a release (or another thread) reading the statistics
+ * meanwhile saw reuses vanish, then come back. */
+typedef struct reuse_probe {
+    ircache *c;
+    int releases;
+    uint64_t least, most; /* reused, as the releases saw it */
+} reuse_probe;
+
+static uint64_t reused_of(ircache *c, const char *op)
+{
+    ircache_op_stats out[4];
+    int64_t n = ircache_get_op_stats(c, out, 4);
+    for (int64_t i = 0; i < n && i < 4; i++)
+        if (strcmp(out[i].op, op) == 0)
+            return out[i].reused;
+    return UINT64_MAX;
+}
+
+static void probing_release(void *payload, void *ctx)
+{
+    (void)payload;
+    reuse_probe *probe = ctx;
+    uint64_t reused = reused_of(probe->c, "mm");
+    probe->least = reused < probe->least ? reused : probe->least;
+    probe->most = reused > probe->most ? reused : probe->most;
+    probe->releases++;
+}
+
+static void op_reuse_counts_hold_while_a_clear_calls_releases(void)
+{
+    enum { NODES = 50, ROUNDS = 4 };
+    static int payloads[NODES];
+    reuse_probe probe = {ircache_new(), 0, UINT64_MAX, 0};
+    ircache *c = probe.c;
+    ircache_owner owner = {NULL, probing_release, &probe};
+    for (int i = 0; i < NODES; i++) {
+        CHECK_INT(ircache_insert(c, &i, sizeof i, "mm", &payloads[i], &owner), 0);
+        ircache_mark_step(c);
+    }
+    for (int round = 0; round < ROUNDS; round++)
+        for (int i = 0; i < NODES; i++) {
+            CHECK(ircache_lookup(c, &i, sizeof i) == &payloads[i]);
+            ircache_mark_step(c);
+        }
+    CHECK(reused_of(c, "mm") == NODES * ROUNDS);
+    ircache_clear(c);
+    CHECK_INT(probe.releases, NODES);
+    CHECK(probe.least == NODES * ROUNDS);
+    CHECK(probe.most == NODES * ROUNDS);
+    CHECK(reused_of(c, "mm") == NODES * ROUNDS);
+    ircache_free(c);
+}
+
 int main(void)
 {
     RUN(evicting_while_others_look_up_never_hands_out_a_released_or_wrong_payload);
@@ -611,5 +670,6 @@ int main(void)
     RUN(a_lookup_inside_retain_keeps_the_outer_protected);
     RUN(a_lookup_inside_retain_may_hit);
     RUN(a_failing_call_in_a_late_thread_exit_destructor_keeps_its_message);
+    RUN(op_reuse_counts_hold_while_a_clear_calls_releases);
     return check_exit_code();
 }
