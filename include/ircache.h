@@ -44,6 +44,13 @@
  * inserts fail with IRCACHE_EINVAL (the payload stays the caller's), and
  * the rest succeed and leave nothing behind.
  *
+ * No function of this library is a cancellation point: a pthread_cancel()
+ * of a thread inside one acts at that thread's next cancellation point
+ * after the call returns. Release callbacks run with cancellation disabled
+ * for the same reason (each payload is released once, whatever happens);
+ * a retain callback must not reach a cancellation point while it can be
+ * cancelled.
+ *
  * Recency (the order of successors in dumps, which leaf eviction takes
  * first) follows the order of uses exactly within a thread, and across
  * threads whenever a step mark of the thread that used first, an insert, a

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "cancel.h"
 #include "error.h"
 #include "kinds.h"
 #include "position.h"
@@ -36,9 +37,9 @@ static int visit_node(const ircache__node *n, void *ctx)
     return w->f->err != 0 ? IRCACHE_EIO : 0;
 }
 
-int ircache__dump_with(ircache *c, const char *path, const char *header, const char *footer,
-                       ircache__quoting how,
-                       void (*visit)(ircache__file *f, const ircache__node *n, const ircache__text *label))
+static int dump_uncancelled(ircache *c, const char *path, const char *header, const char *footer,
+                            ircache__quoting how,
+                            void (*visit)(ircache__file *f, const ircache__node *n, const ircache__text *label))
 {
     ircache__file f;
     int rc = ircache__file_open(&f, path);
@@ -62,4 +63,14 @@ int ircache__dump_with(ircache *c, const char *path, const char *header, const c
     }
     ircache__file_put(&f, footer, strlen(footer));
     return ircache__file_commit(&f);
+}
+
+int ircache__dump_with(ircache *c, const char *path, const char *header, const char *footer,
+                       ircache__quoting how,
+                       void (*visit)(ircache__file *f, const ircache__node *n, const ircache__text *label))
+{
+    int cancel = ircache__cancel_off();
+    int rc = dump_uncancelled(c, path, header, footer, how, visit);
+    ircache__cancel_restore(cancel);
+    return rc;
 }

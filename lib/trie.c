@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cancel.h"
 #include "error.h"
 #include "evict.h"
 #include "kinds.h"
@@ -157,8 +158,12 @@ int ircache__trie_insert(ircache *c, const void *key, uint32_t key_len, const ch
     ircache__grave_open(c, &grave, dead.head);
     ircache__settle_end(c, settled);
     ircache__unlock(c);
-    ircache__release_call(old);
-    ircache__grave_close(c, &grave);
+    if (old.payload != NULL || grave.batch_count != 0) {
+        int cancel = ircache__cancel_off();
+        ircache__release_call(old);
+        ircache__grave_close(c, &grave);
+        ircache__cancel_restore(cancel);
+    }
     return 0;
 }
 
@@ -199,9 +204,11 @@ static void count_departing(struct detached *d)
 
 static void release_detached(struct detached *d)
 {
+    int cancel = ircache__cancel_off();
     ircache__node_store_visit(&d->store, release_detached_node, NULL);
     ircache__succ_free_detached(&d->root_successors);
     ircache__node_store_release(&d->store);
+    ircache__cancel_restore(cancel);
 }
 
 /* Unlinks every node under the lock; the caller waits a grace period, then
@@ -260,7 +267,9 @@ int ircache__trie_set_max_nodes(ircache *c, uint64_t max_nodes)
     ircache__grave_open(c, &grave, dead.head);
     ircache__settle_end(c, settled);
     ircache__unlock(c);
+    int cancel = ircache__cancel_off();
     ircache__grave_close(c, &grave);
+    ircache__cancel_restore(cancel);
     return 0;
 }
 
