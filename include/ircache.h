@@ -292,9 +292,10 @@ IRCACHE_API void ircache_clear(ircache *c);
  * The file is written whole or not at all: it is written to a temporary file
  * beside path and renamed over it, so on failure no partial file is left and
  * a file already at path is unchanged. A new file gets mode 0666 less the
- * umask; a replaced one keeps its mode. A symlink is followed as open()
- * follows it: its target, existing or not, is the file written, and the
- * link stays. A path naming an existing non-regular file (a FIFO, a
+ * umask; a replaced one keeps its mode. A file the caller could not write
+ * into (read-only to it) is not replaced either: IRCACHE_EIO, EACCES. A
+ * symlink is followed as open() follows it: its target, existing or not,
+ * is the file written, and the link stays. A path naming an existing non-regular file (a FIFO, a
  * terminal) is written directly, and so is a file this process has open
  * named as /dev/stdout, /dev/fd/N or /proc/self/fd/N: at its offset, even
  * a regular file, which is then not replaced (a closed one: IRCACHE_EIO,

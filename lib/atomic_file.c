@@ -216,6 +216,12 @@ int ircache__file_open(ircache__file *f, const char *path)
     }
     if (open_fd >= 0) /* through a descriptor of our own, at the file's offset */
         return write_directly(f, fcntl(open_fd, F_DUPFD_CLOEXEC, 0), path);
+    /* A file that writing into would be refused (read-only to us) is not
+     * replaced behind its owner's back either. */
+    if (exists && faccessat(AT_FDCWD, f->target, W_OK, AT_EACCESS) != 0 && errno == EACCES) {
+        release_names(f);
+        return ircache__fail_errno(EACCES, "cannot write '%s'", path);
+    }
     for (int attempt = 0; attempt < TEMP_ATTEMPTS; attempt++) {
         f->temp = temp_name_beside(f->target, temp_tag(attempt));
         if (f->temp == NULL) {

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -315,6 +316,59 @@ static void read_only_places_are_refused(void)
     if (tried == 0)
         fprintf(stderr, "note: no read-only place found; the case is skipped\n");
     ircache_free(c);
+}
+
+/* A file its owner made read-only: writing into it would be refused, so
+ * replacing it is too (root, whom permission bits do not stop, replaces
+ * it, as it could write into it). Run as nobody in a child when the test
+ * runs as root. */
+static int read_only_file_case(void)
+{
+    ircache *c = ircache_new();
+    int x;
+    REQUIRE(ircache_insert(c, KEY("a"), "a", &x, NULL) == 0);
+    char *dir = make_temp_dir();
+    char *path = path_join(dir, "graph.dot");
+    static const char old[] = "digraph G {\n}\n";
+    REQUIRE(write_file(path, old) == 0);
+    REQUIRE(chmod(path, 0444) == 0);
+    for (size_t i = 0; i < N_DUMPS; i++) {
+        check_io_failure(c, dumps[i].fn, dumps[i].name, path, EACCES);
+        char *now = read_file(path, NULL);
+        CHECK_MSG(now != NULL && strcmp(now, old) == 0, "%s changed the read-only file", dumps[i].name);
+        free(now);
+        struct stat st;
+        REQUIRE(stat(path, &st) == 0);
+        CHECK_INT(st.st_mode & 07777, 0444);
+        CHECK_INT(count_dir_entries(dir), 1);
+    }
+    free(path);
+    remove_temp_dir(dir);
+    ircache_free(c);
+    return check_failures;
+}
+
+static void a_read_only_file_is_refused_and_kept(void)
+{
+    if (geteuid() != 0) {
+        read_only_file_case();
+        return;
+    }
+    fflush(NULL);
+    pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(77);
+        _exit(read_only_file_case() == 0 ? 0 : 1);
+    }
+    int status = 0;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+        fprintf(stderr, "note: cannot become an unprivileged user; the case is skipped\n");
+        return;
+    }
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the unprivileged child failed (status %d)", status);
 }
 
 /* A full disk, simulated by the file size limit: the write fails with
@@ -638,6 +692,7 @@ int main(void)
     RUN(bad_keys_are_refused);
     RUN(bad_paths_are_refused);
     RUN(read_only_places_are_refused);
+    RUN(a_read_only_file_is_refused_and_kept);
     RUN(full_disk_leaves_the_old_file);
     RUN(full_device_is_reported);
     RUN(freeing_null_or_the_default_is_harmless);
