@@ -32,19 +32,44 @@ static char *copy_string(const char *s)
     return copy;
 }
 
-/* path with its last component replaced by ".<name>.<tag>.tmp". */
-static char *temp_name_beside(const char *path, uint64_t tag)
+/* ".<name>.<tag>.tmp", a name in the target's directory: created and
+ * renamed relative to that directory, so that a target path close to
+ * PATH_MAX does not make a temporary path too long. */
+static char *temp_name(const char *name, uint64_t tag)
 {
-    const char *slash = strrchr(path, '/');
-    size_t dir_len = slash != NULL ? (size_t)(slash - path) + 1 : 0;
-    const char *name = path + dir_len;
-    size_t size = dir_len + 1 + strlen(name) + 1 + 16 + sizeof ".tmp";
+    size_t size = 1 + 200 + 1 + 16 + sizeof ".tmp";
     char *temp = ircache__malloc(size);
     if (temp == NULL)
         return NULL;
     /* Names near NAME_MAX would not fit with the tag: shorten the copy. */
-    snprintf(temp, size, "%.*s.%.200s.%016llx.tmp", (int)dir_len, path, name, (unsigned long long)tag);
+    snprintf(temp, size, ".%.200s.%016llx.tmp", name, (unsigned long long)tag);
     return temp;
+}
+
+/* Opens the directory of path (which it does not read: O_PATH), and sets
+ * *name to path's last component. Returns the descriptor, or -1 with errno
+ * set. */
+static int open_directory_of(const char *path, const char **name)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL) {
+        *name = path;
+        return open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    }
+    *name = slash + 1;
+    size_t dir_len = slash == path ? 1 : (size_t)(slash - path);
+    char *dir = ircache__malloc(dir_len + 1);
+    if (dir == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    memcpy(dir, path, dir_len);
+    dir[dir_len] = '\0';
+    int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int err = errno;
+    ircache__free(dir);
+    errno = err;
+    return fd;
 }
 
 static uint64_t temp_tag(int attempt)
@@ -58,10 +83,14 @@ static uint64_t temp_tag(int attempt)
 
 static void release_names(ircache__file *f)
 {
+    if (f->dir_fd >= 0)
+        close(f->dir_fd);
+    f->dir_fd = -1;
     ircache__free(f->target);
     ircache__free(f->temp);
     ircache__free(f->buf);
     f->target = f->temp = NULL;
+    f->target_name = NULL;
     f->buf = NULL;
 }
 
@@ -186,6 +215,7 @@ int ircache__file_open(ircache__file *f, const char *path)
 {
     memset(f, 0, sizeof *f);
     f->fd = -1;
+    f->dir_fd = -1;
     if (path == NULL)
         return ircache__fail(IRCACHE_EINVAL, "the path is NULL");
     if (path[0] == '\0')
@@ -222,14 +252,22 @@ int ircache__file_open(ircache__file *f, const char *path)
         release_names(f);
         return ircache__fail_errno(EACCES, "cannot write '%s'", path);
     }
+    f->dir_fd = open_directory_of(f->target, &f->target_name);
+    if (f->dir_fd < 0) {
+        int err = errno;
+        release_names(f);
+        if (err == ENOMEM)
+            return ircache__fail(IRCACHE_ENOMEM, "no memory for the path '%s'", path);
+        return ircache__fail_errno(err, "cannot create a file beside '%s'", path);
+    }
     for (int attempt = 0; attempt < TEMP_ATTEMPTS; attempt++) {
-        f->temp = temp_name_beside(f->target, temp_tag(attempt));
+        f->temp = temp_name(f->target_name, temp_tag(attempt));
         if (f->temp == NULL) {
             release_names(f);
             return ircache__fail(IRCACHE_ENOMEM, "no memory for the path '%s'", path);
         }
         /* 0666: the kernel applies the umask, as for any new file. */
-        f->fd = open(f->temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        f->fd = openat(f->dir_fd, f->temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (f->fd >= 0)
             break;
         int err = errno;
@@ -355,7 +393,7 @@ void ircache__file_abort(ircache__file *f)
     if (f->fd >= 0)
         close(f->fd);
     if (f->temp != NULL)
-        unlink(f->temp);
+        unlinkat(f->dir_fd, f->temp, 0);
     f->fd = -1;
     release_names(f);
 }
@@ -367,7 +405,7 @@ int ircache__file_commit(ircache__file *f)
     if (close(f->fd) != 0 && err == 0)
         err = errno;
     f->fd = -1;
-    if (err == 0 && !f->direct && rename(f->temp, f->target) != 0)
+    if (err == 0 && !f->direct && renameat(f->dir_fd, f->temp, f->dir_fd, f->target_name) != 0)
         err = errno;
     if (err != 0) {
         int rc = ircache__fail_errno(err, "cannot write '%s'", f->shown);

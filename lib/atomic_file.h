@@ -17,7 +17,9 @@ typedef struct ircache__file {
     int direct;        /* writing the target itself */
     int err;           /* first errno of a failed write, 0 while all is well */
     char *target;      /* the path renamed onto (symlinks resolved) */
-    char *temp;        /* the temporary file, NULL when direct */
+    const char *target_name; /* its last component, in target */
+    int dir_fd;        /* target's directory (O_PATH), -1 when direct */
+    char *temp;        /* the temporary file's name in dir_fd, NULL when direct */
     const char *shown; /* the caller's path, for messages */
     unsigned char *buf;
     size_t len;

@@ -371,6 +371,55 @@ static void a_read_only_file_is_refused_and_kept(void)
     CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the unprivileged child failed (status %d)", status);
 }
 
+/* A path of PATH_MAX - 1 bytes, the longest open() takes, through
+ * directories of up to 200-byte names to a file of 20: the dump writes it
+ * (its temporary file used to be named by a path 22 bytes longer, and
+ * failed with ENAMETOOLONG). */
+static void the_longest_path_is_written(void)
+{
+    enum { NAME = 20, MAX_DEPTH = PATH_MAX / 2 };
+    ircache *c = ircache_new();
+    int x;
+    REQUIRE(ircache_insert(c, KEY("a"), "a", &x, NULL) == 0);
+    char *top = make_temp_dir();
+    char path[PATH_MAX];
+    size_t ends[MAX_DEPTH]; /* where each directory's path ends */
+    size_t len = (size_t)snprintf(path, sizeof path, "%s", top);
+    int depth = 0;
+    while (len < PATH_MAX - 1 - 1 - NAME - 1) {
+        size_t room = PATH_MAX - 1 - len - 1 - NAME - 1; /* for "/<dir>" then "/<name>" */
+        size_t dir_len = room > 200 ? 200 : room;
+        path[len] = '/';
+        memset(path + len + 1, 'd', dir_len);
+        len += 1 + dir_len;
+        path[len] = '\0';
+        REQUIRE(mkdir(path, 0700) == 0);
+        ends[depth++] = len;
+    }
+    path[len] = '/';
+    memset(path + len + 1, 'f', NAME);
+    path[len + 1 + NAME] = '\0';
+    REQUIRE(strlen(path) == PATH_MAX - 1);
+    for (size_t i = 0; i < N_DUMPS; i++) {
+        int rc = dumps[i].fn(c, path);
+        CHECK_MSG(rc == 0, "%s of a %d-byte path: %d (%s)", dumps[i].name, PATH_MAX - 1, rc,
+                  ircache_last_error());
+        char *text = read_file(path, NULL);
+        CHECK(text != NULL && (strstr(text, "a, 0 hits") != NULL || strstr(text, "\"a\"") != NULL));
+        free(text);
+        path[len] = '\0';
+        CHECK_INT(count_dir_entries(path), rc == 0 ? 1 : 0); /* no temporary file left */
+        path[len] = '/';
+    }
+    unlink(path);
+    while (depth > 0) {
+        path[ends[--depth]] = '\0';
+        REQUIRE(rmdir(path) == 0);
+    }
+    remove_temp_dir(top);
+    ircache_free(c);
+}
+
 /* A full disk, simulated by the file size limit: the write fails with
  * EFBIG, the file at the path keeps its bytes and no temporary file is
  * left. Sizes around the writer's buffering: smaller than 64 KiB (the
@@ -693,6 +742,7 @@ int main(void)
     RUN(bad_paths_are_refused);
     RUN(read_only_places_are_refused);
     RUN(a_read_only_file_is_refused_and_kept);
+    RUN(the_longest_path_is_written);
     RUN(full_disk_leaves_the_old_file);
     RUN(full_device_is_reported);
     RUN(freeing_null_or_the_default_is_harmless);
