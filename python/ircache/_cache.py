@@ -5,6 +5,7 @@ from __future__ import annotations
 import _thread
 import atexit
 import codecs
+import gc
 import itertools
 import operator
 import os
@@ -13,7 +14,7 @@ import traceback
 import weakref
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Callable, Dict, Mapping, NoReturn, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, NoReturn, Optional, Set, Tuple, Union
 
 from ._errors import check, raise_for
 from ._ffi import ffi, lib
@@ -79,16 +80,49 @@ _c_insert = lib.ircpy_insert
 _CLOSED = "operation on a closed TrieCache"
 
 
+# cffi calls a handle's destructor as the handle's finalizer, and the
+# collector runs every finalizer of a cycle before it breaks any reference.
+# So when a cycle holds a TrieCache, other finalizers of that cycle (a
+# generator's close() inside `with cache:`, a __del__ that closes the cache
+# or looks up) may run after the handle's: a handle whose last reference
+# goes during a collection is freed when the collection ends, or not at all
+# once the interpreter is shutting down. (A finalizer
+# that stores the cache somewhere, bringing it back to life, leaves it
+# freed all the same: Python gives no way to tell.)
+_collecting = False
+_freed_after_collection: List[int] = []
+
+
+def _on_collection(phase: str, _info: Dict[str, int]) -> None:
+    global _collecting
+    _collecting = phase == "start"
+    while not _collecting and _freed_after_collection:
+        lib.ircpy_free(ffi.cast("ircpy_cache *", _freed_after_collection.pop()))
+
+
+gc.callbacks.append(_on_collection)
+
+
+def _free_handle(handle: Any) -> None:
+    if _collecting:
+        _freed_after_collection.append(int(ffi.cast("uintptr_t", handle)))
+    elif not sys.is_finalizing():
+        lib.ircpy_free(handle)
+    # else the interpreter's last collections, which call no gc.callbacks:
+    # the process is ending, and the cache goes with it.
+
+
 def _open_handle(ptr: Any, owned: bool, held: _Held) -> Any:
     """The C handle of a cache: its pointer and an owner whose releases empty
     held. An owned cache is freed with the handle, when its last reference
-    goes (the TrieCache, or a lookup fetched from it)."""
+    goes (the TrieCache, or a lookup fetched from it), or at the end of the
+    collection in which it goes (see _free_handle)."""
     table_id = _new_table_id()
     _tables[table_id] = weakref.ref(held, lambda _ref, key=table_id: _tables.pop(key, None))
     handle = lib.ircpy_open(ptr, 1 if owned else 0, table_id)
     if handle == ffi.NULL:
         raise MemoryError("no memory for a cache handle")
-    handle = ffi.gc(handle, lib.ircpy_free) if owned else handle
+    handle = ffi.gc(handle, _free_handle) if owned else handle
     held.handle = handle
     return handle
 

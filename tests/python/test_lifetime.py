@@ -308,6 +308,89 @@ def test_the_interpreter_exits_cleanly_while_caches_hold_objects():
     assert result.stderr == ""
 
 
+CYCLE_FINALIZERS = """
+import gc, sys, weakref
+import ircache
+
+class Node:
+    pass
+
+class Tracer:
+    # In a cycle (self -> bound method -> self) with its cache; its __del__,
+    # run by the collector with the cycle's other finalizers, uses the cache.
+    def __init__(self, how):
+        self.cache = ircache.TrieCache()
+        self.how = how
+        self.on_step = self.step
+        for k in range(100):
+            self.cache.insert(b"k%d" % k, Node())
+            self.cache.mark_step()
+    def step(self):
+        self.cache.mark_step()
+    def __del__(self):
+        c = self.cache
+        if self.how == "close":
+            c.close()
+        elif self.how == "lookup":
+            assert c.lookup(b"k1") is not None
+            c.insert(b"new", Node())
+            c.clear()
+        elif self.how == "stats":
+            assert c.stats().nodes == 100
+
+class Trainer:
+    # In a cycle with its own generator, which traces inside `with cache:`:
+    # collecting the cycle closes the generator, which closes the cache.
+    def __init__(self):
+        self.cache = ircache.TrieCache()
+        self.steps = self.run()
+    def run(self):
+        with self.cache as cache:
+            while True:
+                for k in range(50):
+                    if cache.lookup(b"op%d" % k) is None:
+                        cache.insert(b"op%d" % k, Node(), "aten::add")
+                cache.mark_step()
+                yield
+
+nodes = []
+for how in ("close", "lookup", "stats") * 10:
+    t = Tracer(how)
+    nodes.append(weakref.ref(t.cache.lookup(b"k0")))
+    t.cache.mark_step()
+    del t
+    gc.collect()
+assert all(ref() is None for ref in nodes), "a collected cache kept its objects"
+trainers = [Trainer() for _ in range(20)]
+for t in trainers:
+    next(t.steps)
+    next(t.steps)
+del t, trainers
+gc.collect()
+left = [Trainer() for _ in range(20)]  # and some the exit collects
+for t in left:
+    next(t.steps)
+print("done")
+"""
+
+
+def test_finalizers_of_a_cycle_may_use_its_cache_before_the_collector_frees_it():
+    # The collector finalizes a cycle's objects in any order: the cache's
+    # handle first, then a __del__ or a generator's close() that uses the
+    # cache. MALLOC_PERTURB_ fills freed memory, so that a use of it crashes.
+    result = subprocess.run(
+        [sys.executable, "-c", CYCLE_FINALIZERS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "MALLOC_PERTURB_": "165"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout == "done\n"
+    assert result.stderr == ""
+
+
 OUTLIVING_LOOKUP = """
 import gc, os
 import ircache
