@@ -218,14 +218,19 @@ def test_a_failed_insert_keeps_no_reference(cache):
 # -- release callbacks that call back in ---------------------------------------------
 
 
-def run_python(code, timeout=60):
-    """Run code in a fresh interpreter; a crash or a deadlock fails the test, not the run."""
+def run_python(code, timeout=60, poison_freed_memory=False):
+    """Run code in a fresh interpreter; a crash or a deadlock fails the test, not the run.
+
+    poison_freed_memory: glibc fills freed memory (MALLOC_PERTURB_), so that
+    reading it crashes or misbehaves instead of passing by luck."""
+    env = dict(os.environ, MALLOC_PERTURB_="165") if poison_freed_memory else None
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
+        env=env,
     )
 
 
@@ -377,15 +382,8 @@ print("done")
 def test_finalizers_of_a_cycle_may_use_its_cache_before_the_collector_frees_it():
     # The collector finalizes a cycle's objects in any order: the cache's
     # handle first, then a __del__ or a generator's close() that uses the
-    # cache. MALLOC_PERTURB_ fills freed memory, so that a use of it crashes.
-    result = subprocess.run(
-        [sys.executable, "-c", CYCLE_FINALIZERS],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "MALLOC_PERTURB_": "165"},
-    )
+    # cache.
+    result = run_python(CYCLE_FINALIZERS, timeout=120, poison_freed_memory=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout == "done\n"
     assert result.stderr == ""
@@ -419,16 +417,7 @@ print("survived")
 
 
 def test_a_lookup_that_outlives_its_cache_object_touches_no_freed_memory():
-    # MALLOC_PERTURB_ makes glibc fill freed memory, so that reading it crashes
-    # or misbehaves instead of passing by luck.
-    result = subprocess.run(
-        [sys.executable, "-c", OUTLIVING_LOOKUP],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=dict(os.environ, MALLOC_PERTURB_="165"),
-    )
+    result = run_python(OUTLIVING_LOOKUP, poison_freed_memory=True)
     assert result.returncode == 0, f"exit {result.returncode}: {result.stderr[-2000:]}"
     one_liner, kept, kept_bytearray, end = result.stdout.split("\n")[:4]
     assert one_liner in ("None", "ValueError")
