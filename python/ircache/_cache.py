@@ -349,7 +349,7 @@ class TrieCache:
             lib.ircache_free(ptr)
             raise
         self._ptr = ptr
-        self.lookup, self._close_lookup = _bound_lookup(self._handle, self._held)
+        self._bind_lookup()
         self.max_nodes = max_nodes
 
     @classmethod
@@ -359,8 +359,16 @@ class TrieCache:
         self._owned = False
         self._held = _default_held
         self._handle = _default_handle
-        self.lookup, self._close_lookup = _bound_lookup(self._handle, self._held)
+        self._bind_lookup()
         return self
+
+    def _bind_lookup(self) -> None:
+        # The closure of _bound_lookup over the name lookup, for speed; not
+        # over a subclass's own lookup, which self.lookup must call.
+        if type(self).lookup is TrieCache.lookup:
+            self.lookup, self._close_lookup = _bound_lookup(self._handle, self._held)
+        else:
+            self._close_lookup = _nothing_to_close
 
     # -- tracing ---------------------------------------------------------
 
@@ -529,6 +537,10 @@ class TrieCache:
         if ptr is None:
             raise ValueError(_CLOSED)
         return ptr
+
+
+def _nothing_to_close() -> None:
+    pass
 
 
 def _lookup_other(handle: Any, key: Key) -> int:

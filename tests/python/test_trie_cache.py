@@ -683,3 +683,26 @@ def test_caches_are_independent():
         two.clear()
         one.mark_step()
         assert one.lookup(b"a") is a
+
+
+def test_a_subclass_may_override_lookup():
+    class CountingCache(ircache.TrieCache):
+        def __init__(self):
+            super().__init__()
+            self.lookups = 0
+
+        def lookup(self, key):
+            self.lookups += 1
+            return super().lookup(key)
+
+    with CountingCache() as cache:
+        a = Node()
+        cache.insert(b"a", a)
+        cache.mark_step()
+        assert cache.lookup(b"a") is a
+        assert cache.lookup(b"b") is None
+        assert cache.lookups == 2
+        assert cache.stats().hits == 1
+    with pytest.raises(ValueError):
+        cache.lookup(b"a")
+    assert cache.lookups == 3
