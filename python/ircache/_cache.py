@@ -13,7 +13,6 @@ import sys
 import traceback
 import weakref
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Callable, Dict, List, Mapping, NoReturn, Optional, Set, Tuple, Union
 
 from ._errors import check, raise_for
@@ -214,6 +213,28 @@ class OpStats:
     reused: int
 
 
+class _ReadOnlyOps(Dict[str, OpStats]):
+    """Stats.ops: a dict that refuses changes, so that a snapshot pickles,
+    copies, hashes and goes through dataclasses.asdict as a dict does."""
+
+    __slots__ = ()
+
+    def _refuse(self, *_args: Any, **_kwargs: Any) -> NoReturn:
+        raise TypeError("Stats.ops is read-only")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
+
+    def __reduce__(self) -> Tuple[Any, Tuple[Dict[str, OpStats]]]:
+        return (_ReadOnlyOps, (dict(self),))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({dict.__repr__(self)})"
+
+
 @dataclass(frozen=True)
 class Stats:
     """A snapshot of a cache's counters (see ``ircache_stats`` in ircache.h).
@@ -310,7 +331,7 @@ def _read_stats(ptr: Any) -> Stats:
         evictions=raw.evictions,
         clears=raw.clears,
         max_nodes=raw.max_nodes,
-        ops=MappingProxyType(ops),
+        ops=_ReadOnlyOps(ops),
     )
 
 

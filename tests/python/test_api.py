@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import json
 import os
+import pickle
 import re
 from pathlib import Path
 
@@ -137,6 +141,45 @@ def test_stats_ops_cannot_be_changed(default):
         del s.ops["aten::mm"]
     with pytest.raises(AttributeError):
         s.ops["aten::mm"].reused = 99
+
+
+def test_stats_ops_refuse_every_change(default):
+    default.insert(b"k", Node(), "aten::mm")
+    ops = ircache.stats().ops
+    before = dict(ops)
+    changes = [
+        lambda: ops.clear(),
+        lambda: ops.pop("aten::mm"),
+        lambda: ops.popitem(),
+        lambda: ops.setdefault("new", ircache.OpStats(0, 0)),
+        lambda: ops.update({"new": ircache.OpStats(0, 0)}),
+    ]
+    for change in changes:
+        with pytest.raises(TypeError):
+            change()
+    with pytest.raises(TypeError):
+        ops |= {"new": ircache.OpStats(0, 0)}
+    assert dict(ops) == before
+
+
+def test_stats_pickle_copy_hash_and_convert_as_plain_data(default):
+    # As a training script logs them (dataclasses.asdict, json), sends them
+    # between processes (pickle) or keeps them (copy, a set of snapshots).
+    default.insert(b"k", Node(), "aten::mm")
+    default.mark_step()
+    assert default.lookup(b"k") is not None
+    s = ircache.stats()
+    for copied in (pickle.loads(pickle.dumps(s)), copy.copy(s), copy.deepcopy(s)):
+        assert copied == s
+        assert copied.ops["aten::mm"] == s.ops["aten::mm"]
+        with pytest.raises(TypeError):
+            copied.ops["x"] = ircache.OpStats(0, 0)
+    assert hash(s) == hash(pickle.loads(pickle.dumps(s)))
+    assert len({s, copy.deepcopy(s)}) == 1
+    plain = dataclasses.asdict(s)
+    assert plain["hits"] == s.hits
+    assert plain["ops"]["aten::mm"] == {"inserts": s.ops["aten::mm"].inserts, "reused": s.ops["aten::mm"].reused}
+    assert json.loads(json.dumps(plain)) == plain
 
 
 def test_stats_is_a_snapshot_that_does_not_change_later(default):
