@@ -13,6 +13,26 @@ from __future__ import annotations
 import ctypes
 import os
 
+
+def _in_a_subinterpreter() -> bool:
+    """True in an interpreter other than the main one (where the module that
+    tells is there to ask: CPython's private _interpreters, formerly
+    _xxsubinterpreters)."""
+    for name in ("_interpreters", "_xxsubinterpreters"):
+        try:
+            interpreters = __import__(name)
+            return bool(interpreters.get_current() != interpreters.get_main())
+        except (ImportError, AttributeError):
+            continue
+    return False
+
+
+# The extension's C side (the release callback into Python, the objects'
+# tables) is one per process, bound to the interpreter that imported it
+# first: another interpreter's releases would drop the first one's objects.
+if _in_a_subinterpreter():
+    raise ImportError("ircache can only be imported in the main interpreter, not a subinterpreter")
+
 _override = os.environ.get("IRCACHE_LIBRARY")
 _override_handle = None
 if _override:

@@ -8,6 +8,8 @@ import json
 import os
 import pickle
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -300,3 +302,43 @@ def test_the_public_names_are_exported():
         assert name in ircache.__all__
         assert hasattr(ircache, name)
     assert issubclass(ircache.IRCacheError, Exception)
+
+
+SUBINTERPRETER_IMPORT = """
+import ircache
+interpreters = None
+for name in ("_interpreters", "_xxsubinterpreters"):
+    try:
+        interpreters = __import__(name)
+        break
+    except ImportError:
+        pass
+if interpreters is None:
+    print("no subinterpreters")
+    raise SystemExit(0)
+cache = ircache.TrieCache()
+cache.insert(b"main", object())
+sub = interpreters.create()
+try:  # a failure raises here, or (newer Pythons) comes back as the result
+    failure = interpreters.run_string(sub, "import ircache")
+    refused = failure is not None and "ImportError" in repr(failure)
+except Exception as exc:
+    refused = "ImportError" in str(exc)
+print("refused" if refused else "imported")
+interpreters.destroy(sub)
+cache.mark_step()
+print(cache.lookup(b"main") is not None)
+"""
+
+
+def test_a_subinterpreter_cannot_import_the_package():
+    # The extension's C side (its release callback into Python, the objects'
+    # tables) belongs to one interpreter: a second one's clear would drop the
+    # first one's objects.
+    result = subprocess.run(
+        [sys.executable, "-c", SUBINTERPRETER_IMPORT], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    if result.stdout == "no subinterpreters\n":
+        pytest.skip("this Python has no subinterpreters to try")
+    assert result.stdout.split("\n")[:2] == ["refused", "True"]
