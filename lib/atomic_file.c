@@ -233,6 +233,17 @@ int ircache__file_open(ircache__file *f, const char *path)
     }
     if (exists && !S_ISREG(existing.st_mode))
         return write_directly(f, open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY), path);
+    if (!exists && path[strlen(path) - 1] == '/') {
+        /* open() creates no file by a name with a trailing slash: the
+         * error it gives (EISDIR in an existing directory), with nothing
+         * created. */
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
+        int err = fd >= 0 ? EISDIR : errno;
+        if (fd >= 0)
+            close(fd);
+        release_names(f);
+        return ircache__fail_errno(err, "cannot write '%s'", path);
+    }
 
     int open_fd = -1;
     int unresolved = resolve_target(path, &f->target, &open_fd);
