@@ -89,14 +89,21 @@ _CLOSED = "operation on a closed TrieCache"
 # that stores the cache somewhere, bringing it back to life, leaves it
 # freed all the same: Python gives no way to tell.)
 _collecting = False
+_collecting_thread: Optional[int] = None
 _freed_after_collection: List[int] = []
 
 
-def _on_collection(phase: str, _info: Dict[str, int]) -> None:
-    global _collecting
-    _collecting = phase == "start"
-    while not _collecting and _freed_after_collection:
+def _free_deferred_handles() -> None:
+    while _freed_after_collection:
         lib.ircpy_free(ffi.cast("ircpy_cache *", _freed_after_collection.pop()))
+
+
+def _on_collection(phase: str, _info: Dict[str, int]) -> None:
+    global _collecting, _collecting_thread
+    _collecting = phase == "start"
+    _collecting_thread = _thread.get_ident() if _collecting else None
+    if not _collecting:
+        _free_deferred_handles()
 
 
 gc.callbacks.append(_on_collection)
@@ -177,16 +184,23 @@ _default_handle = _open_handle(lib.ircache_default(), False, _default_held)
 atexit.register(lib.ircpy_stop_releases)
 
 
-def _release_what_recoveries_held_back() -> None:
-    """In a forked child: the recoveries under way in the parent's other threads
-    (see _Held.current) end nowhere here; the releases they held back go now."""
+def _finish_for_the_child() -> None:
+    """In a forked child, what the parent's other threads had under way and
+    will not finish here: the releases their recoveries held back (see
+    _Held.current) go now; a collection of theirs ends here, with the
+    handles it deferred (see _free_handle). A fork from this thread's own
+    collection (a finalizer's) goes on with it."""
+    global _collecting, _collecting_thread
     for ref in list(_tables.values()):
         held = ref()
         if held is not None and held.handle is not None:
             lib.ircpy_flush_held(held.handle)
+    if _collecting and _collecting_thread != _thread.get_ident():
+        _collecting, _collecting_thread = False, None
+        _free_deferred_handles()
 
 
-os.register_at_fork(after_in_child=_release_what_recoveries_held_back)
+os.register_at_fork(after_in_child=_finish_for_the_child)
 
 
 def _encode_label_errors(exc: UnicodeError) -> Tuple[bytes, int]:

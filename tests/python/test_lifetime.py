@@ -847,3 +847,52 @@ def test_a_forked_child_can_use_a_cache_another_thread_was_tracing_in():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["0"]
+
+
+def test_a_child_forked_during_another_thread_s_collection_frees_the_caches_it_drops():
+    # The parent's collecting thread does not exist in the child, so its
+    # collection never ends there: handles the package defers to the end of
+    # a collection must not wait for it. (The objects go with the TrieCache
+    # either way; what stayed was the C cache, so the child looks at the
+    # package's list of handles waiting to be freed.)
+    result = run_python(
+        """
+        import gc, os, threading, weakref
+        import ircache
+        from ircache import _cache
+
+        inside, leave = threading.Event(), threading.Event()
+
+        class Stalling:
+            def __init__(self):
+                self.me = self  # a cycle: only the collector frees it
+            def __del__(self):
+                inside.set()
+                leave.wait()  # the GIL goes to the forking thread meanwhile
+
+        def collect():
+            Stalling()
+            gc.collect()
+
+        gc.disable()
+        t = threading.Thread(target=collect)
+        t.start()
+        inside.wait()
+        pid = os.fork()
+        if pid == 0:
+            class Node:
+                pass
+            cache = ircache.TrieCache()
+            node = Node()
+            cache.insert(b"k", node)
+            ref = weakref.ref(node)
+            del node, cache  # the last references: no cycle, no collection
+            os._exit(0 if ref() is None and not _cache._freed_after_collection else 3)
+        leave.set()
+        t.join()
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0"]
