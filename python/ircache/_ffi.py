@@ -15,16 +15,16 @@ import os
 
 
 def _in_a_subinterpreter() -> bool:
-    """True in an interpreter other than the main one (where the module that
-    tells is there to ask: CPython's private _interpreters, formerly
-    _xxsubinterpreters)."""
-    for name in ("_interpreters", "_xxsubinterpreters"):
-        try:
-            interpreters = __import__(name)
-            return bool(interpreters.get_current() != interpreters.get_main())
-        except (ImportError, AttributeError):
-            continue
-    return False
+    """True in an interpreter other than the main one, whose id is 0 (asked
+    of CPython's C API; False where there is none to ask)."""
+    try:
+        api = ctypes.pythonapi
+        api.PyInterpreterState_Get.restype = ctypes.c_void_p
+        api.PyInterpreterState_GetID.restype = ctypes.c_int64
+        api.PyInterpreterState_GetID.argtypes = [ctypes.c_void_p]
+    except AttributeError:
+        return False
+    return bool(api.PyInterpreterState_GetID(api.PyInterpreterState_Get()) != 0)
 
 
 # The extension's C side (the release callback into Python, the objects'
