@@ -83,6 +83,7 @@ struct ircache {
     size_t lru_count, lru_capacity;
     int lru_bounded;              /* the heap is kept (max_nodes set); it may be empty */
     struct ircache__grave *graves; /* evicted nodes whose releases are pending */
+    struct ircache__clearing *clearing; /* clears calling releases (trie.c) */
     ircache__succ_table *retired; /* tables replaced since the last grace period */
     uint64_t retired_bytes;
     uint64_t table_bytes;         /* live successor tables */

@@ -46,6 +46,8 @@ static void after_fork_in_child(void)
         /* Graves of threads that do not exist here: their nodes stay in the
          * store (DEAD) and a clear or free releases them. */
         c->graves = NULL;
+        /* Clears of those threads stay listed (their memory is still
+         * there): the op statistics go on counting their nodes' hits. */
         ircache__unlock(c);
     }
     ircache__registry_unlock();

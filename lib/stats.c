@@ -11,6 +11,7 @@
 #include "node.h"
 #include "position.h"
 #include "settle.h"
+#include "trie.h"
 
 uint64_t ircache__bytes(const ircache *c)
 {
@@ -66,6 +67,7 @@ int64_t ircache__op_stats(ircache *c, ircache_op_stats *out, size_t capacity)
         }
         struct reuse_sum sum = {reused};
         ircache__node_store_visit(&c->store, add_reuse, &sum);
+        ircache__trie_visit_clearings(c, add_reuse, &sum);
         for (size_t i = 0; i < filled; i++) {
             const ircache__op *op = ircache__kinds_op(&c->kinds, i);
             out[i].op = op->label;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alloc.h"
 #include "cancel.h"
 #include "error.h"
 #include "evict.h"
@@ -167,53 +168,111 @@ int ircache__trie_insert(ircache *c, const void *key, uint32_t key_len, const ch
     return 0;
 }
 
-/* What a clear hands from under the lock to the releases after it. */
-struct detached {
+/* What a clear hands from under the lock to the releases after it. While
+ * it releases, it is on the cache's list of clearings: the op statistics
+ * count its nodes' hits there, the releases add them up per op, and the
+ * sums join the ops' departed counts, under the lock, as it leaves the
+ * list. So no count drops while a clear calls releases, and the nodes are
+ * read once (a pass under the lock would cost a clear of a million nodes
+ * 4 ms more). */
+struct ircache__clearing {
     ircache__node_store store;
     ircache__node root_successors; /* carries the root's old successor index */
+    uint64_t *op_hits;             /* by op index; NULL: counted already */
+    size_t op_count;
+    struct ircache__clearing *next, **prev_next;
 };
 
-/* A node taken over from a grave had its hits counted when unlinked. Every
- * writer of departed_reuses holds the lock: a plain add, not a locked one
- * per node. */
+/* A node taken over from a grave had its hits counted when unlinked. */
+static int counts_for_its_op(const ircache__node *n)
+{
+    return !(ircache__node_flags(n, memory_order_relaxed) & IRCACHE__NODE_DEAD);
+}
+
+/* Every writer of departed_reuses holds the lock: a plain add, not a locked
+ * one. */
+static void add_departed(ircache__op *op, uint64_t hits)
+{
+    atomic_store_explicit(&op->departed_reuses,
+                          atomic_load_explicit(&op->departed_reuses, memory_order_relaxed) + hits,
+                          memory_order_relaxed);
+}
+
 static void count_departing_node(ircache__node *n, void *ctx)
 {
     (void)ctx;
-    if (!(ircache__node_flags(n, memory_order_relaxed) & IRCACHE__NODE_DEAD)) {
-        ircache__op *op = atomic_load_explicit(&n->kind, memory_order_relaxed)->op;
-        atomic_store_explicit(&op->departed_reuses,
-                              atomic_load_explicit(&op->departed_reuses, memory_order_relaxed) + ircache__node_hits(n),
-                              memory_order_relaxed);
-    }
+    if (counts_for_its_op(n))
+        add_departed(atomic_load_explicit(&n->kind, memory_order_relaxed)->op, ircache__node_hits(n));
 }
 
-static void release_detached_node(ircache__node *n, void *ctx)
-{
-    (void)ctx;
-    ircache__release_call(ircache__release_of(n));
-    ircache__succ_free_detached(n);
-}
-
-/* Under the lock, once no lookup can hit them any more: the op statistics
- * count the detached nodes' hits as departed from now on, not as each is
- * released, so that no count drops while a clear calls releases. */
-static void count_departing(struct detached *d)
+/* Under the lock, once no lookup can hit them any more: the detached
+ * nodes' hits count as departed from now on. */
+static void count_departing(struct ircache__clearing *d)
 {
     ircache__node_store_visit(&d->store, count_departing_node, NULL);
 }
 
-static void release_detached(struct detached *d)
+static void release_detached_node(ircache__node *n, void *ctx)
+{
+    struct ircache__clearing *d = ctx;
+    if (d->op_hits != NULL && counts_for_its_op(n))
+        d->op_hits[atomic_load_explicit(&n->kind, memory_order_relaxed)->op->index] += ircache__node_hits(n);
+    ircache__release_call(ircache__release_of(n));
+    ircache__succ_free_detached(n);
+}
+
+static void release_detached(struct ircache__clearing *d)
 {
     int cancel = ircache__cancel_off();
-    ircache__node_store_visit(&d->store, release_detached_node, NULL);
+    ircache__node_store_visit(&d->store, release_detached_node, d);
     ircache__succ_free_detached(&d->root_successors);
-    ircache__node_store_release(&d->store);
     ircache__cancel_restore(cancel);
+}
+
+/* Under the lock, once no lookup can hit the detached nodes any more: on
+ * the list, or (no memory for the sums) their hits counted now. */
+static void clearing_begin(ircache *c, struct ircache__clearing *d)
+{
+    d->op_count = c->kinds.ops.count;
+    d->op_hits = d->op_count > 0 ? ircache__calloc(d->op_count, sizeof *d->op_hits) : NULL;
+    if (d->op_hits == NULL) {
+        count_departing(d);
+        return;
+    }
+    d->next = c->clearing;
+    d->prev_next = &c->clearing;
+    if (c->clearing != NULL)
+        c->clearing->prev_next = &d->next;
+    c->clearing = d;
+}
+
+/* After the releases: the sums join the departed counts as the clearing
+ * leaves the list; then the nodes' memory goes. */
+static void clearing_end(ircache *c, struct ircache__clearing *d)
+{
+    if (d->op_hits != NULL) {
+        ircache__lock(c);
+        for (size_t i = 0; i < d->op_count; i++)
+            if (d->op_hits[i] != 0)
+                add_departed(ircache__kinds_op(&c->kinds, i), d->op_hits[i]);
+        *d->prev_next = d->next;
+        if (d->next != NULL)
+            d->next->prev_next = d->prev_next;
+        ircache__unlock(c);
+        ircache__free(d->op_hits);
+    }
+    ircache__node_store_release(&d->store);
+}
+
+void ircache__trie_visit_clearings(ircache *c, void (*visit)(ircache__node *n, void *ctx), void *ctx)
+{
+    for (struct ircache__clearing *d = c->clearing; d != NULL; d = d->next)
+        ircache__node_store_visit(&d->store, visit, ctx);
 }
 
 /* Unlinks every node under the lock; the caller waits a grace period, then
  * releases them. */
-static void detach_all(ircache *c, struct detached *d)
+static void detach_all(ircache *c, struct ircache__clearing *d)
 {
     ircache__graves_take_over(c);
     d->store = c->store;
@@ -230,7 +289,7 @@ static void detach_all(ircache *c, struct detached *d)
 void ircache__trie_clear(ircache *c)
 {
     ircache__position *self = ircache__position_find(c);
-    struct detached d;
+    struct ircache__clearing d;
     ircache__lock(c);
     /* Pending hits count in the op statistics. */
     int settled = ircache__settle_begin(c, self);
@@ -239,10 +298,11 @@ void ircache__trie_clear(ircache *c)
     detach_all(c, &d);
     c->clears++;
     ircache__synchronize(c, self);
-    count_departing(&d);
+    clearing_begin(c, &d);
     ircache__settle_end(c, settled);
     ircache__unlock(c);
     release_detached(&d);
+    clearing_end(c, &d);
 }
 
 int ircache__trie_set_max_nodes(ircache *c, uint64_t max_nodes)
@@ -303,11 +363,13 @@ int ircache__trie_init(ircache *c)
 
 void ircache__trie_destroy(ircache *c)
 {
-    struct detached d;
+    struct ircache__clearing d;
     detach_all(c, &d);
     count_departing(&d);
+    d.op_hits = NULL;
     ircache__free_retired(c);
     release_detached(&d);
+    ircache__node_store_release(&d.store);
     ircache__lru_rebuild(c, 0);
     ircache__kinds_release(&c->kinds);
     pthread_mutex_destroy(&c->lock);

@@ -19,6 +19,10 @@ void ircache__trie_mark_step(ircache *c);
 
 void ircache__trie_clear(ircache *c);
 
+/* Under the lock: calls visit(n, ctx) for every node that clears in other
+ * threads are releasing (their hits still count in the op statistics). */
+void ircache__trie_visit_clearings(ircache *c, void (*visit)(ircache__node *n, void *ctx), void *ctx);
+
 int ircache__trie_set_max_nodes(ircache *c, uint64_t max_nodes);
 
 /* Raises the cache's clock to at least at_least (any thread, no lock). */

@@ -661,6 +661,63 @@ static void op_reuse_counts_hold_while_a_clear_calls_releases(void)
     ircache_free(c);
 }
 
+/* The same, read by another thread while the clear's first release waits
+ * for it. */
+typedef struct reuse_watch {
+    ircache *c;
+    flag in_release, read_done;
+    _Atomic int releases;
+    uint64_t seen; /* reused, as the other thread read it */
+} reuse_watch;
+
+static void waiting_release(void *payload, void *ctx)
+{
+    (void)payload;
+    reuse_watch *w = ctx;
+    if (atomic_fetch_add(&w->releases, 1) == 0) {
+        flag_raise(&w->in_release);
+        flag_wait(&w->read_done);
+    }
+}
+
+static void *reading_thread(void *arg)
+{
+    reuse_watch *w = arg;
+    flag_wait(&w->in_release);
+    w->seen = reused_of(w->c, "mm");
+    flag_raise(&w->read_done);
+    return NULL;
+}
+
+static void op_reuse_counts_hold_for_another_thread_while_a_clear_calls_releases(void)
+{
+    enum { NODES = 50, ROUNDS = 3 };
+    static int payloads[NODES];
+    reuse_watch w = {.c = ircache_new()};
+    flag_init(&w.in_release);
+    flag_init(&w.read_done);
+    ircache_owner owner = {NULL, waiting_release, &w};
+    for (int i = 0; i < NODES; i++) {
+        CHECK_INT(ircache_insert(w.c, &i, sizeof i, "mm", &payloads[i], &owner), 0);
+        ircache_mark_step(w.c);
+    }
+    for (int round = 0; round < ROUNDS; round++)
+        for (int i = 0; i < NODES; i++) {
+            CHECK(ircache_lookup(w.c, &i, sizeof i) == &payloads[i]);
+            ircache_mark_step(w.c);
+        }
+    pthread_t reader;
+    start_thread(&reader, reading_thread, &w);
+    ircache_clear(w.c);
+    join_thread(reader);
+    CHECK_INT(atomic_load(&w.releases), NODES);
+    CHECK(w.seen == NODES * ROUNDS);
+    CHECK(reused_of(w.c, "mm") == NODES * ROUNDS);
+    ircache_free(w.c);
+    flag_destroy(&w.in_release);
+    flag_destroy(&w.read_done);
+}
+
 int main(void)
 {
     RUN(evicting_while_others_look_up_never_hands_out_a_released_or_wrong_payload);
@@ -671,5 +728,6 @@ int main(void)
     RUN(a_lookup_inside_retain_may_hit);
     RUN(a_failing_call_in_a_late_thread_exit_destructor_keeps_its_message);
     RUN(op_reuse_counts_hold_while_a_clear_calls_releases);
+    RUN(op_reuse_counts_hold_for_another_thread_while_a_clear_calls_releases);
     return check_exit_code();
 }
