@@ -10,6 +10,7 @@
 #include <pthread.h>
 
 #include "position.h"
+#include "trie.h"
 
 static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
 static ircache *registry_head;
@@ -46,8 +47,7 @@ static void after_fork_in_child(void)
         /* Graves of threads that do not exist here: their nodes stay in the
          * store (DEAD) and a clear or free releases them. */
         c->graves = NULL;
-        /* Clears of those threads stay listed (their memory is still
-         * there): the op statistics go on counting their nodes' hits. */
+        ircache__trie_forget_clearings(c);
         ircache__unlock(c);
     }
     ircache__registry_unlock();

@@ -264,6 +264,13 @@ static void clearing_end(ircache *c, struct ircache__clearing *d)
     ircache__node_store_release(&d->store);
 }
 
+void ircache__trie_forget_clearings(ircache *c)
+{
+    for (struct ircache__clearing *d = c->clearing; d != NULL; d = d->next)
+        count_departing(d);
+    c->clearing = NULL;
+}
+
 void ircache__trie_visit_clearings(ircache *c, void (*visit)(ircache__node *n, void *ctx), void *ctx)
 {
     for (struct ircache__clearing *d = c->clearing; d != NULL; d = d->next)

@@ -19,6 +19,12 @@ void ircache__trie_mark_step(ircache *c);
 
 void ircache__trie_clear(ircache *c);
 
+/* In a forked child, under the lock: the clears of threads that do not
+ * exist here (their list entries are on those threads' stacks, which the
+ * child's next thread may reuse) leave the list, their nodes' hits counted
+ * as departed; the nodes stay unreleased. */
+void ircache__trie_forget_clearings(ircache *c);
+
 /* Under the lock: calls visit(n, ctx) for every node that clears in other
  * threads are releasing (their hits still count in the op statistics). */
 void ircache__trie_visit_clearings(ircache *c, void (*visit)(ircache__node *n, void *ctx), void *ctx);

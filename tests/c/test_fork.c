@@ -584,6 +584,44 @@ static void *clear_held(void *arg)
     return NULL;
 }
 
+/* Threads that fill their stacks, all alive at once: in a child, glibc
+ * gives new threads the stacks of the parent's threads that do not exist
+ * there (and of those that ended before), so whatever the library kept on
+ * such a stack is overwritten. */
+#define SCRIBBLERS 16
+
+static pthread_barrier_t scribbled;
+
+static void *scribble(void *arg)
+{
+    volatile unsigned char area[256 * 1024];
+    memset((void *)area, 0xa5, sizeof area);
+    pthread_barrier_wait(&scribbled);
+    return arg;
+}
+
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+
+static void scribble_on_free_stacks(void)
+{
+#ifdef UNDER_TSAN
+    return; /* ThreadSanitizer starts no thread in a child of threads */
+#endif
+    pthread_t t[SCRIBBLERS];
+    REQUIRE(pthread_barrier_init(&scribbled, NULL, SCRIBBLERS) == 0);
+    for (int i = 0; i < SCRIBBLERS; i++)
+        start_thread(&t[i], scribble, NULL);
+    for (int i = 0; i < SCRIBBLERS; i++)
+        join_thread(t[i]);
+    pthread_barrier_destroy(&scribbled);
+}
+
 static void fork_inside_a_release_callback_of_a_clear(void)
 {
     for (int use_default = 0; use_default < 2; use_default++) {
@@ -611,6 +649,18 @@ static void fork_inside_a_release_callback_of_a_clear(void)
             if (nodes_of(held.c) != 0) {
                 say("the cleared cache has %llu nodes in the child",
                     (unsigned long long)nodes_of(held.c));
+                _exit(CHILD_FAILED);
+            }
+            scribble_on_free_stacks();
+            /* The held nodes were never hit: 0 reuses under their label. */
+            ircache_op_stats ops[16];
+            int64_t labels = ircache_get_op_stats(held.c, ops, 16);
+            int64_t at = 0;
+            while (at < labels && at < 16 && strcmp(ops[at].op, "held") != 0)
+                at++;
+            if (at == labels || at == 16 || ops[at].reused != 0) {
+                say("the op statistics after the fork: %lld labels, \"held\" at %lld", (long long)labels,
+                    (long long)at);
                 _exit(CHILD_FAILED);
             }
             int rc = child_uses(held.c, NULL);

@@ -718,6 +718,90 @@ static void op_reuse_counts_hold_for_another_thread_while_a_clear_calls_releases
     flag_destroy(&w.read_done);
 }
 
+/* Two clears releasing at once, the first to start finishing first: the
+ * op statistics count each one's nodes until it is done, whatever the
+ * order (the list of clearings loses no entry from its middle). */
+typedef struct gated_clear {
+    ircache *c;
+    ircache_owner owner; /* releases with this clear's gate */
+    flag in_release, go;
+    _Atomic int releases;
+} gated_clear;
+
+static void gated_release(void *payload, void *ctx)
+{
+    (void)payload;
+    gated_clear *g = ctx;
+    if (atomic_fetch_add(&g->releases, 1) == 0) {
+        flag_raise(&g->in_release);
+        flag_wait(&g->go);
+    }
+}
+
+static void *gated_clearing(void *arg)
+{
+    ircache_clear(((gated_clear *)arg)->c);
+    return NULL;
+}
+
+static void gated_clear_init(gated_clear *g, ircache *c)
+{
+    g->c = c;
+    g->owner = (ircache_owner){NULL, gated_release, g};
+    flag_init(&g->in_release);
+    flag_init(&g->go);
+    atomic_init(&g->releases, 0);
+}
+
+static void gated_clear_destroy(gated_clear *g)
+{
+    flag_destroy(&g->in_release);
+    flag_destroy(&g->go);
+}
+
+/* n nodes labelled op under the root, each hit hits times. */
+static void fill_and_hit(gated_clear *g, const char *op, int n, int hits)
+{
+    static int payload;
+    char key[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "%s%d", op, i);
+        CHECK_INT(ircache_insert(g->c, KEY(key), op, &payload, &g->owner), 0);
+        ircache_mark_step(g->c);
+        for (int h = 0; h < hits; h++) {
+            CHECK(ircache_lookup(g->c, KEY(key)) == &payload);
+            ircache_mark_step(g->c);
+        }
+    }
+}
+
+static void op_reuse_counts_hold_while_two_clears_release_out_of_order(void)
+{
+    ircache *c = ircache_new();
+    gated_clear first, second;
+    gated_clear_init(&first, c);
+    gated_clear_init(&second, c);
+    pthread_t one, two;
+    fill_and_hit(&first, "a", 20, 2);
+    start_thread(&one, gated_clearing, &first);
+    flag_wait(&first.in_release);
+    fill_and_hit(&second, "b", 30, 3);
+    start_thread(&two, gated_clearing, &second);
+    flag_wait(&second.in_release);
+    CHECK(reused_of(c, "a") == 40 && reused_of(c, "b") == 90);
+    flag_raise(&first.go); /* the first clear ends while the second releases */
+    join_thread(one);
+    CHECK(reused_of(c, "a") == 40 && reused_of(c, "b") == 90);
+    flag_raise(&second.go);
+    join_thread(two);
+    CHECK(reused_of(c, "a") == 40 && reused_of(c, "b") == 90);
+    CHECK_INT(atomic_load(&first.releases), 20);
+    CHECK_INT(atomic_load(&second.releases), 30);
+    ircache_free(c);
+    gated_clear_destroy(&first);
+    gated_clear_destroy(&second);
+}
+
 int main(void)
 {
     RUN(evicting_while_others_look_up_never_hands_out_a_released_or_wrong_payload);
@@ -729,5 +813,6 @@ int main(void)
     RUN(a_failing_call_in_a_late_thread_exit_destructor_keeps_its_message);
     RUN(op_reuse_counts_hold_while_a_clear_calls_releases);
     RUN(op_reuse_counts_hold_for_another_thread_while_a_clear_calls_releases);
+    RUN(op_reuse_counts_hold_while_two_clears_release_out_of_order);
     return check_exit_code();
 }
