@@ -10,6 +10,18 @@
 
 #include "ircache.h"
 
+/* 1 in a ThreadSanitizer build (gcc or clang), else 0. */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
+
 /* A NUL-terminated string as a key: pointer and length. */
 #define KEY(s) (s), strlen(s)
 

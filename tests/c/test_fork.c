@@ -600,19 +600,10 @@ static void *scribble(void *arg)
     return arg;
 }
 
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-
 static void scribble_on_free_stacks(void)
 {
-#ifdef UNDER_TSAN
-    return; /* ThreadSanitizer starts no thread in a child of threads */
-#endif
+    if (UNDER_TSAN)
+        return; /* ThreadSanitizer starts no thread in a child of threads */
     pthread_t t[SCRIBBLERS];
     REQUIRE(pthread_barrier_init(&scribbled, NULL, SCRIBBLERS) == 0);
     for (int i = 0; i < SCRIBBLERS; i++)

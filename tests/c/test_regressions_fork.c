@@ -30,17 +30,8 @@
 
 /* ThreadSanitizer replaces pthread_once with its own, which does not start
  * over in a child: there the child waits forever for the parent's thread,
- * whatever the library does. Meson counts exit status 77 as skipped. */
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#ifndef UNDER_TSAN
-#define UNDER_TSAN 0
-#endif
+ * whatever the library does (UNDER_TSAN: support.h). Meson counts exit
+ * status 77 as skipped. */
 
 extern char **environ;
 
