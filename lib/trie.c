@@ -2,6 +2,7 @@
  * the cache lock and hands payload releases to after the unlock. */
 #include "trie.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -180,6 +181,7 @@ struct ircache__clearing {
     ircache__node root_successors; /* carries the root's old successor index */
     uint64_t *op_hits;             /* by op index; NULL: counted already */
     size_t op_count;
+    pthread_t thread;              /* the one clearing */
     struct ircache__clearing *next, **prev_next;
 };
 
@@ -239,6 +241,7 @@ static void clearing_begin(ircache *c, struct ircache__clearing *d)
         count_departing(d);
         return;
     }
+    d->thread = pthread_self();
     d->next = c->clearing;
     d->prev_next = &c->clearing;
     if (c->clearing != NULL)
@@ -266,9 +269,18 @@ static void clearing_end(ircache *c, struct ircache__clearing *d)
 
 void ircache__trie_forget_clearings(ircache *c)
 {
-    for (struct ircache__clearing *d = c->clearing; d != NULL; d = d->next)
+    /* The forking thread's own clears (a fork from a release) go on here. */
+    struct ircache__clearing **link = &c->clearing;
+    while (*link != NULL) {
+        struct ircache__clearing *d = *link;
+        if (pthread_equal(d->thread, pthread_self())) {
+            d->prev_next = link;
+            link = &d->next;
+            continue;
+        }
         count_departing(d);
-    c->clearing = NULL;
+        *link = d->next;
+    }
 }
 
 void ircache__trie_visit_clearings(ircache *c, void (*visit)(ircache__node *n, void *ctx), void *ctx)

@@ -22,7 +22,7 @@ void ircache__trie_clear(ircache *c);
 /* In a forked child, under the lock: the clears of threads that do not
  * exist here (their list entries are on those threads' stacks, which the
  * child's next thread may reuse) leave the list, their nodes' hits counted
- * as departed; the nodes stay unreleased. */
+ * as departed; the nodes stay unreleased. The forking thread's own go on. */
 void ircache__trie_forget_clearings(ircache *c);
 
 /* Under the lock: calls visit(n, ctx) for every node that clears in other

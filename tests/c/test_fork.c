@@ -670,6 +670,78 @@ static void fork_inside_a_release_callback_of_a_clear(void)
     }
 }
 
+/* ---- d: from a release of the forking thread's own clear ---------------- */
+
+/* The child goes on with that clear: it releases the rest, and its op
+ * statistics count the clear's hits once. */
+#define OWN 40
+
+static pid_t own_child = -1; /* 0 in the child */
+static _Atomic int own_releases;
+
+static void forking_release(void *payload, void *ctx)
+{
+    (void)payload;
+    (void)ctx;
+    if (atomic_fetch_add(&own_releases, 1) == 0)
+        own_child = fork();
+}
+
+static const ircache_owner forking_owner = {NULL, forking_release, NULL};
+
+static uint64_t reused_under(ircache *c, const char *op)
+{
+    ircache_op_stats ops[8];
+    int64_t n = ircache_get_op_stats(c, ops, 8);
+    for (int64_t i = 0; i < n && i < 8; i++)
+        if (strcmp(ops[i].op, op) == 0)
+            return ops[i].reused;
+    return UINT64_MAX;
+}
+
+static int after_the_clear(ircache *c)
+{
+    CHILD_CHECK(atomic_load(&own_releases) == OWN);
+    CHILD_CHECK(reused_under(c, "own") == 2 * OWN);
+    /* The list of clearings is whole: another clear comes and goes. */
+    static int payload;
+    CHILD_CHECK(ircache_insert(c, KEY("again"), "again", &payload, NULL) == 0);
+    ircache_mark_step(c);
+    CHILD_CHECK(ircache_lookup(c, KEY("again")) == &payload);
+    ircache_clear(c);
+    CHILD_CHECK(reused_under(c, "again") == 1);
+    CHILD_CHECK(reused_under(c, "own") == 2 * OWN);
+    return CHILD_OK;
+}
+
+static void fork_inside_a_release_of_the_forking_thread_s_clear(void)
+{
+    static int payloads[OWN];
+    ircache *c = ircache_new();
+    REQUIRE(c != NULL);
+    char key[16];
+    for (int i = 0; i < OWN; i++) {
+        snprintf(key, sizeof key, "own-%d", i);
+        REQUIRE(ircache_insert(c, KEY(key), "own", &payloads[i], &forking_owner) == 0);
+        ircache_mark_step(c);
+        for (int hit = 0; hit < 2; hit++) {
+            REQUIRE(ircache_lookup(c, KEY(key)) == &payloads[i]);
+            ircache_mark_step(c);
+        }
+    }
+    atomic_store(&own_releases, 0);
+    own_child = -1;
+    ircache_clear(c);
+    if (own_child == 0) {
+        alarm(CHILD_SECONDS);
+        _exit(after_the_clear(c));
+    }
+    REQUIRE(own_child > 0);
+    CHECK_INT(after_the_clear(c), CHILD_OK);
+    expect_child_ok(own_child, "fork inside a release of the forking thread's own clear");
+    ircache_free(c);
+}
+
 int main(void)
 {
     /* The default cache exists before any thread does: its creation is
@@ -681,6 +753,7 @@ int main(void)
     RUN(fork_in_the_middle_of_a_long_dump);
     RUN(fork_while_threads_trace);
     RUN(fork_inside_a_release_callback_of_a_clear);
+    RUN(fork_inside_a_release_of_the_forking_thread_s_clear);
     RUN(fork_from_a_thread_that_never_used_the_cache);
     return check_exit_code();
 }
