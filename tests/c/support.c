@@ -164,3 +164,13 @@ void join_thread(pthread_t t)
 {
     REQUIRE(pthread_join(t, NULL) == 0);
 }
+
+uint64_t op_reused(ircache *c, const char *op)
+{
+    ircache_op_stats ops[64];
+    int64_t n = ircache_get_op_stats(c, ops, 64);
+    for (int64_t i = 0; i < n && i < 64; i++)
+        if (strcmp(ops[i].op, op) == 0)
+            return ops[i].reused;
+    return UINT64_MAX;
+}

@@ -28,6 +28,10 @@
 /* The cache's counters (the test exits if they cannot be had). */
 ircache_stats stats_of(ircache *c);
 
+/* The reuse count of op in the cache's op statistics; UINT64_MAX when the
+ * label is not among its first 64. */
+uint64_t op_reused(ircache *c, const char *op);
+
 /* pthread_create / pthread_join that end the test when they fail. */
 void start_thread(pthread_t *t, void *(*fn)(void *), void *arg);
 void join_thread(pthread_t t);

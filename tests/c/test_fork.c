@@ -689,28 +689,18 @@ static void forking_release(void *payload, void *ctx)
 
 static const ircache_owner forking_owner = {NULL, forking_release, NULL};
 
-static uint64_t reused_under(ircache *c, const char *op)
-{
-    ircache_op_stats ops[8];
-    int64_t n = ircache_get_op_stats(c, ops, 8);
-    for (int64_t i = 0; i < n && i < 8; i++)
-        if (strcmp(ops[i].op, op) == 0)
-            return ops[i].reused;
-    return UINT64_MAX;
-}
-
 static int after_the_clear(ircache *c)
 {
     CHILD_CHECK(atomic_load(&own_releases) == OWN);
-    CHILD_CHECK(reused_under(c, "own") == 2 * OWN);
+    CHILD_CHECK(op_reused(c, "own") == 2 * OWN);
     /* The list of clearings is whole: another clear comes and goes. */
     static int payload;
     CHILD_CHECK(ircache_insert(c, KEY("again"), "again", &payload, NULL) == 0);
     ircache_mark_step(c);
     CHILD_CHECK(ircache_lookup(c, KEY("again")) == &payload);
     ircache_clear(c);
-    CHILD_CHECK(reused_under(c, "again") == 1);
-    CHILD_CHECK(reused_under(c, "own") == 2 * OWN);
+    CHILD_CHECK(op_reused(c, "again") == 1);
+    CHILD_CHECK(op_reused(c, "own") == 2 * OWN);
     return CHILD_OK;
 }
 

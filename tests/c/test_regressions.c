@@ -616,21 +616,11 @@ typedef struct reuse_probe {
     uint64_t least, most; /* reused, as the releases saw it */
 } reuse_probe;
 
-static uint64_t reused_of(ircache *c, const char *op)
-{
-    ircache_op_stats out[4];
-    int64_t n = ircache_get_op_stats(c, out, 4);
-    for (int64_t i = 0; i < n && i < 4; i++)
-        if (strcmp(out[i].op, op) == 0)
-            return out[i].reused;
-    return UINT64_MAX;
-}
-
 static void probing_release(void *payload, void *ctx)
 {
     (void)payload;
     reuse_probe *probe = ctx;
-    uint64_t reused = reused_of(probe->c, "mm");
+    uint64_t reused = op_reused(probe->c, "mm");
     probe->least = reused < probe->least ? reused : probe->least;
     probe->most = reused > probe->most ? reused : probe->most;
     probe->releases++;
@@ -652,12 +642,12 @@ static void op_reuse_counts_hold_while_a_clear_calls_releases(void)
             CHECK(ircache_lookup(c, &i, sizeof i) == &payloads[i]);
             ircache_mark_step(c);
         }
-    CHECK(reused_of(c, "mm") == NODES * ROUNDS);
+    CHECK(op_reused(c, "mm") == NODES * ROUNDS);
     ircache_clear(c);
     CHECK_INT(probe.releases, NODES);
     CHECK(probe.least == NODES * ROUNDS);
     CHECK(probe.most == NODES * ROUNDS);
-    CHECK(reused_of(c, "mm") == NODES * ROUNDS);
+    CHECK(op_reused(c, "mm") == NODES * ROUNDS);
     ircache_free(c);
 }
 
@@ -684,7 +674,7 @@ static void *reading_thread(void *arg)
 {
     reuse_watch *w = arg;
     flag_wait(&w->in_release);
-    w->seen = reused_of(w->c, "mm");
+    w->seen = op_reused(w->c, "mm");
     flag_raise(&w->read_done);
     return NULL;
 }
@@ -712,7 +702,7 @@ static void op_reuse_counts_hold_for_another_thread_while_a_clear_calls_releases
     join_thread(reader);
     CHECK_INT(atomic_load(&w.releases), NODES);
     CHECK(w.seen == NODES * ROUNDS);
-    CHECK(reused_of(w.c, "mm") == NODES * ROUNDS);
+    CHECK(op_reused(w.c, "mm") == NODES * ROUNDS);
     ircache_free(w.c);
     flag_destroy(&w.in_release);
     flag_destroy(&w.read_done);
@@ -788,13 +778,13 @@ static void op_reuse_counts_hold_while_two_clears_release_out_of_order(void)
     fill_and_hit(&second, "b", 30, 3);
     start_thread(&two, gated_clearing, &second);
     flag_wait(&second.in_release);
-    CHECK(reused_of(c, "a") == 40 && reused_of(c, "b") == 90);
+    CHECK(op_reused(c, "a") == 40 && op_reused(c, "b") == 90);
     flag_raise(&first.go); /* the first clear ends while the second releases */
     join_thread(one);
-    CHECK(reused_of(c, "a") == 40 && reused_of(c, "b") == 90);
+    CHECK(op_reused(c, "a") == 40 && op_reused(c, "b") == 90);
     flag_raise(&second.go);
     join_thread(two);
-    CHECK(reused_of(c, "a") == 40 && reused_of(c, "b") == 90);
+    CHECK(op_reused(c, "a") == 40 && op_reused(c, "b") == 90);
     CHECK_INT(atomic_load(&first.releases), 20);
     CHECK_INT(atomic_load(&second.releases), 30);
     ircache_free(c);
