@@ -85,9 +85,9 @@ _CLOSED = "operation on a closed TrieCache"
 # generator's close() inside `with cache:`, a __del__ that closes the cache
 # or looks up) may run after the handle's: a handle whose last reference
 # goes during a collection is freed when the collection ends, or not at all
-# once the interpreter is shutting down. (A finalizer
-# that stores the cache somewhere, bringing it back to life, leaves it
-# freed all the same: Python gives no way to tell.)
+# once the interpreter is shutting down. (A finalizer that stores the cache
+# somewhere, bringing it back to life, leaves it freed all the same: Python
+# gives no way to tell.)
 _collecting = False
 _collecting_thread: Optional[int] = None
 _freed_after_collection: List[int] = []
@@ -246,7 +246,7 @@ class _ReadOnlyOps(Dict[str, OpStats]):
         return (_ReadOnlyOps, (dict(self),))
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({dict.__repr__(self)})"
+        return dict.__repr__(self)
 
 
 @dataclass(frozen=True)
