@@ -203,20 +203,27 @@ def _finish_for_the_child() -> None:
 os.register_at_fork(after_in_child=_finish_for_the_child)
 
 
-def _encode_label_errors(exc: UnicodeError) -> Tuple[bytes, int]:
+def _label_errors(exc: UnicodeError) -> Tuple[Union[bytes, str], int]:
     """Any str is a label: surrogates that stand for bytes (surrogateescape,
     U+DC80..U+DCFF) become those bytes, other lone surrogates their UTF-8
-    form (dumps show that as U+FFFD)."""
-    if not isinstance(exc, UnicodeEncodeError):
-        raise exc
-    out = bytearray()
-    for ch in exc.object[exc.start : exc.end]:
-        code = ord(ch)
-        out += bytes([code - 0xDC00]) if 0xDC80 <= code <= 0xDCFF else ch.encode("utf-8", "surrogatepass")
-    return bytes(out), exc.end
+    form (dumps show that as U+FFFD). Decoding goes back: such a form is the
+    surrogate again, other bytes that are not UTF-8 their escapes, so that
+    stats().ops has the label as it was given."""
+    if isinstance(exc, UnicodeEncodeError):
+        out = bytearray()
+        for ch in exc.object[exc.start : exc.end]:
+            code = ord(ch)
+            out += bytes([code - 0xDC00]) if 0xDC80 <= code <= 0xDCFF else ch.encode("utf-8", "surrogatepass")
+        return bytes(out), exc.end
+    if isinstance(exc, UnicodeDecodeError):
+        data, at = exc.object, exc.start
+        if at + 3 <= len(data) and data[at] == 0xED and 0xA0 <= data[at + 1] <= 0xBF and 0x80 <= data[at + 2] <= 0xBF:
+            return bytes(data[at : at + 3]).decode("utf-8", "surrogatepass"), at + 3
+        return chr(0xDC00 + data[at]), at + 1
+    raise exc
 
 
-codecs.register_error("ircache.label", _encode_label_errors)
+codecs.register_error("ircache.label", _label_errors)
 
 
 @dataclass(frozen=True)
@@ -318,7 +325,7 @@ def _path_arg(path: PathArg) -> bytes:
 
 
 def _decode_label(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
+    return raw.decode("utf-8", "ircache.label")
 
 
 def _read_stats(ptr: Any) -> Stats:

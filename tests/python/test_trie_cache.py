@@ -339,8 +339,17 @@ def test_no_label_ends_a_line_of_the_dump_for_any_reader(cache, tmp_path):
 def test_a_str_op_with_lone_surrogates_is_accepted(cache, tmp_path, op):
     cache.insert(b"k", Node(), op)
     assert cache.stats().nodes == 1
+    assert list(cache.stats().ops) == [op]  # the label as it was given
     [node] = dot_of(cache, tmp_path)
     assert node.op.isprintable() or node.op == ""
+
+
+def test_a_bytes_op_that_is_not_utf8_is_its_escapes_in_stats(cache):
+    cache.insert(b"k1", Node(), b"bad\xff")
+    cache.insert(b"k2", Node(), b"cut \xed\xa0")
+    assert sorted(cache.stats().ops) == ["bad\udcff", "cut \udced\udca0"]
+    cache.insert(b"k3", Node(), "bad\udcff")  # the same label, given as str
+    assert cache.stats().ops["bad\udcff"].inserts == 2
 
 
 def test_a_bytes_op_is_the_label_and_invalid_utf8_dumps_as_replacement_characters(cache, tmp_path):
