@@ -651,66 +651,7 @@ static void op_reuse_counts_hold_while_a_clear_calls_releases(void)
     ircache_free(c);
 }
 
-/* The same, read by another thread while the clear's first release waits
- * for it. */
-typedef struct reuse_watch {
-    ircache *c;
-    flag in_release, read_done;
-    _Atomic int releases;
-    uint64_t seen; /* reused, as the other thread read it */
-} reuse_watch;
-
-static void waiting_release(void *payload, void *ctx)
-{
-    (void)payload;
-    reuse_watch *w = ctx;
-    if (atomic_fetch_add(&w->releases, 1) == 0) {
-        flag_raise(&w->in_release);
-        flag_wait(&w->read_done);
-    }
-}
-
-static void *reading_thread(void *arg)
-{
-    reuse_watch *w = arg;
-    flag_wait(&w->in_release);
-    w->seen = op_reused(w->c, "mm");
-    flag_raise(&w->read_done);
-    return NULL;
-}
-
-static void op_reuse_counts_hold_for_another_thread_while_a_clear_calls_releases(void)
-{
-    enum { NODES = 50, ROUNDS = 3 };
-    static int payloads[NODES];
-    reuse_watch w = {.c = ircache_new()};
-    flag_init(&w.in_release);
-    flag_init(&w.read_done);
-    ircache_owner owner = {NULL, waiting_release, &w};
-    for (int i = 0; i < NODES; i++) {
-        CHECK_INT(ircache_insert(w.c, &i, sizeof i, "mm", &payloads[i], &owner), 0);
-        ircache_mark_step(w.c);
-    }
-    for (int round = 0; round < ROUNDS; round++)
-        for (int i = 0; i < NODES; i++) {
-            CHECK(ircache_lookup(w.c, &i, sizeof i) == &payloads[i]);
-            ircache_mark_step(w.c);
-        }
-    pthread_t reader;
-    start_thread(&reader, reading_thread, &w);
-    ircache_clear(w.c);
-    join_thread(reader);
-    CHECK_INT(atomic_load(&w.releases), NODES);
-    CHECK(w.seen == NODES * ROUNDS);
-    CHECK(op_reused(w.c, "mm") == NODES * ROUNDS);
-    ircache_free(w.c);
-    flag_destroy(&w.in_release);
-    flag_destroy(&w.read_done);
-}
-
-/* Two clears releasing at once, the first to start finishing first: the
- * op statistics count each one's nodes until it is done, whatever the
- * order (the list of clearings loses no entry from its middle). */
+/* A clear in a thread of its own whose first release waits at a gate. */
 typedef struct gated_clear {
     ircache *c;
     ircache_owner owner; /* releases with this clear's gate */
@@ -765,6 +706,28 @@ static void fill_and_hit(gated_clear *g, const char *op, int n, int hits)
     }
 }
 
+/* The same, read by another thread while the clear's first release waits. */
+static void op_reuse_counts_hold_for_another_thread_while_a_clear_calls_releases(void)
+{
+    enum { NODES = 50, ROUNDS = 3 };
+    gated_clear g;
+    gated_clear_init(&g, ircache_new());
+    fill_and_hit(&g, "mm", NODES, ROUNDS);
+    pthread_t clearing;
+    start_thread(&clearing, gated_clearing, &g);
+    flag_wait(&g.in_release);
+    CHECK(op_reused(g.c, "mm") == NODES * ROUNDS); /* while the clear releases */
+    flag_raise(&g.go);
+    join_thread(clearing);
+    CHECK_INT(atomic_load(&g.releases), NODES);
+    CHECK(op_reused(g.c, "mm") == NODES * ROUNDS);
+    ircache_free(g.c);
+    gated_clear_destroy(&g);
+}
+
+/* Two clears releasing at once, the first to start finishing first: the
+ * op statistics count each one's nodes until it is done, whatever the
+ * order (the list of clearings loses no entry from its middle). */
 static void op_reuse_counts_hold_while_two_clears_release_out_of_order(void)
 {
     ircache *c = ircache_new();
