@@ -187,7 +187,7 @@ static void unlink_leaf(ircache *c, ircache__node *n, ircache__dead_list *dead)
     c->nodes--;
     c->evictions++;
     const ircache__kind *kind = atomic_load_explicit(&n->kind, memory_order_relaxed);
-    atomic_fetch_add_explicit(&kind->op->departed_reuses, ircache__node_hits(n), memory_order_relaxed);
+    ircache__op_add_departed(kind->op, ircache__node_hits(n));
     n->parent = NULL;
     *dead->tail = n;
     dead->tail = &n->parent;

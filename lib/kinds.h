@@ -20,6 +20,15 @@ typedef struct ircache__op {
     _Atomic uint64_t departed_reuses;  /* hits of nodes no longer held; written under the lock */
 } ircache__op;
 
+/* Adds the hits of a node no longer held to its op's count. Every writer
+ * holds the cache lock: a plain add, not a locked one. */
+static inline void ircache__op_add_departed(ircache__op *op, uint64_t hits)
+{
+    atomic_store_explicit(&op->departed_reuses,
+                          atomic_load_explicit(&op->departed_reuses, memory_order_relaxed) + hits,
+                          memory_order_relaxed);
+}
+
 typedef struct ircache__kind {
     const ircache_owner *owner;
     ircache__op *op;

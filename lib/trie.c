@@ -69,7 +69,7 @@ static ircache__release replace(ircache *c, ircache__position *p, ircache__node 
         ircache__node_set_flags(n, IRCACHE__NODE_BUSY);
         ircache__synchronize(c, p);
     }
-    atomic_fetch_add_explicit(&old_kind->op->departed_reuses, ircache__node_hits(n), memory_order_relaxed);
+    ircache__op_add_departed(old_kind->op, ircache__node_hits(n));
     ircache__node_reset_hits(n);
     atomic_store_explicit(&n->payload, payload, memory_order_relaxed);
     atomic_store_explicit(&n->kind, kind, memory_order_relaxed);
@@ -191,20 +191,11 @@ static int counts_for_its_op(const ircache__node *n)
     return !(ircache__node_flags(n, memory_order_relaxed) & IRCACHE__NODE_DEAD);
 }
 
-/* Every writer of departed_reuses holds the lock: a plain add, not a locked
- * one. */
-static void add_departed(ircache__op *op, uint64_t hits)
-{
-    atomic_store_explicit(&op->departed_reuses,
-                          atomic_load_explicit(&op->departed_reuses, memory_order_relaxed) + hits,
-                          memory_order_relaxed);
-}
-
 static void count_departing_node(ircache__node *n, void *ctx)
 {
     (void)ctx;
     if (counts_for_its_op(n))
-        add_departed(atomic_load_explicit(&n->kind, memory_order_relaxed)->op, ircache__node_hits(n));
+        ircache__op_add_departed(atomic_load_explicit(&n->kind, memory_order_relaxed)->op, ircache__node_hits(n));
 }
 
 /* Under the lock, once no lookup can hit them any more: the detached
@@ -257,7 +248,7 @@ static void clearing_end(ircache *c, struct ircache__clearing *d)
         ircache__lock(c);
         for (size_t i = 0; i < d->op_count; i++)
             if (d->op_hits[i] != 0)
-                add_departed(ircache__kinds_op(&c->kinds, i), d->op_hits[i]);
+                ircache__op_add_departed(ircache__kinds_op(&c->kinds, i), d->op_hits[i]);
         *d->prev_next = d->next;
         if (d->next != NULL)
             d->next->prev_next = d->prev_next;
