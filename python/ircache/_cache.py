@@ -13,7 +13,7 @@ import sys
 import traceback
 import weakref
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, NoReturn, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, NoReturn, Optional, Tuple, Union
 
 from ._errors import check, raise_for
 from ._ffi import ffi, lib
@@ -58,8 +58,8 @@ class _Held:
             return self.objects.get(_c_begin_recovery(handle))
         finally:
             _c_end_recovery(handle)
-            if _interrupted_threads:
-                _pass_on_interrupt()
+            if _raise_after:
+                _raise_deferred()
 
 
 # Each cache's objects live in its own table, whose number the C handle
@@ -133,19 +133,18 @@ def _open_handle(ptr: Any, owned: bool, held: _Held) -> Any:
     return handle
 
 
-# Threads whose release a KeyboardInterrupt cut short: the package's call
-# that released raises it once the C call returns.
-_interrupted_threads: Set[int] = set()
+# What a signal handler raised inside a release, by thread, for the
+# package's call that released to raise once the C call returns.
+_raise_after: Dict[int, BaseException] = {}
 
 
-def _pass_on_interrupt() -> None:
-    """Raises the KeyboardInterrupt a release of this thread's could not pass
-    on. Called after the C calls that release, when _interrupted_threads is
-    not empty."""
-    ident = _thread.get_ident()
-    if ident in _interrupted_threads:
-        _interrupted_threads.discard(ident)
-        raise KeyboardInterrupt
+def _raise_deferred() -> None:
+    """Raises what a signal handler raised inside one of this thread's
+    releases (see _release_raised). Called after the C calls that release,
+    when _raise_after is not empty."""
+    exc = _raise_after.pop(_thread.get_ident(), None)
+    if exc is not None:
+        raise exc
 
 
 def _drop_released(payload: Any, ctx: Any) -> None:
@@ -155,23 +154,32 @@ def _drop_released(payload: Any, ctx: Any) -> None:
         held.objects.pop(int(ffi.cast("intptr_t", payload)), None)
 
 
-def _release_interrupted(exc_type: Any, exc_value: Any, tb: Any) -> None:
-    """What cffi calls when the release raised: nearly always a signal
-    handler's exception (KeyboardInterrupt) that arrived inside it, which
-    cannot go on into C. The release happens all the same (or the object
-    would stay for good), and an interrupt goes to the main thread."""
+def _release_raised(exc_type: Any, exc_value: Any, tb: Any) -> None:
+    """What cffi calls when a release raised: a signal handler's exception
+    (KeyboardInterrupt, a SystemExit or a timeout of the program's) that
+    arrived inside it, since dropping an object raises nothing else (a
+    finalizer's exception is printed and ignored by Python itself). It
+    cannot go on into C. The release happens all the same, or the object
+    would stay for good; the exception is raised by the package's call that
+    released once the C call returns. A release outside such a call (a C
+    runtime's clear, a collected cache) has no Python caller to raise it in:
+    the exception is printed and ignored, as Python does with a finalizer's
+    (raised at some later call, it would surface far from its cause)."""
     frame = tb.tb_frame if tb is not None else None
     if frame is not None and frame.f_code is _ircpy_release.__code__:
         _drop_released(frame.f_locals["payload"], frame.f_locals["ctx"])
-    if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
-        # Raised again by the package's call that released (_pass_on_interrupt).
-        _interrupted_threads.add(_thread.get_ident())
-    else:
-        print("Exception ignored in a release of ircache's objects:", file=sys.stderr)
-        traceback.print_exception(exc_type, exc_value, tb)
+    caller = frame.f_back if frame is not None else None
+    ident = _thread.get_ident()
+    if caller is not None and caller.f_code in _CALLS_THAT_RAISE_AFTER:
+        # The first one goes on, as in Python code, where it would have
+        # ended the call; later ones in the same call are dropped.
+        _raise_after.setdefault(ident, exc_value if exc_value is not None else exc_type())
+        return
+    print("Exception ignored in a release of ircache's objects:", file=sys.stderr)
+    traceback.print_exception(exc_type, exc_value, tb)
 
 
-@ffi.def_extern(onerror=_release_interrupted)
+@ffi.def_extern(onerror=_release_raised)
 def _ircpy_release(payload: Any, ctx: Any) -> None:
     _drop_released(payload, ctx)
 
@@ -468,8 +476,8 @@ class TrieCache:
         if code < 0:
             self._held.objects.pop(ident, None)
             raise_for(code)
-        if _interrupted_threads:
-            _pass_on_interrupt()
+        if _raise_after:
+            _raise_deferred()
 
     def mark_step(self) -> None:
         """Move this thread's position back to the root (the step boundary)."""
@@ -478,8 +486,8 @@ class TrieCache:
     def clear(self) -> None:
         """Drop every node (releasing its object); every thread goes back to the root."""
         lib.ircache_clear(self._live())
-        if _interrupted_threads:
-            _pass_on_interrupt()
+        if _raise_after:
+            _raise_deferred()
 
     # -- output ------------------------------------------------------------
 
@@ -519,8 +527,8 @@ class TrieCache:
         if value < 0 or value >= 1 << 64:
             raise ValueError(f"max_nodes must be between 0 and 2**64 - 1, not {value}")
         check(lib.ircache_set_max_nodes(self._live(), value))
-        if _interrupted_threads:
-            _pass_on_interrupt()
+        if _raise_after:
+            _raise_deferred()
 
     @property
     def enabled(self) -> bool:
@@ -553,8 +561,8 @@ class TrieCache:
             # cache: clearing is safe beside it, freeing is not (the handle
             # frees the cache when its last reference goes).
             lib.ircache_clear(ptr)
-            if _interrupted_threads:
-                _pass_on_interrupt()
+            if _raise_after:
+                _raise_deferred()
 
     def __reduce__(self) -> NoReturn:
         # A copy would share the C cache and the objects' table with the
@@ -643,10 +651,25 @@ def dump(dot_file_name: PathArg) -> None:
 def reset() -> None:
     """Drop every node of the default cache (``torch._lazy.ir_cache.reset``)."""
     lib.ircache_reset()
-    if _interrupted_threads:
-        _pass_on_interrupt()
+    if _raise_after:
+        _raise_deferred()
 
 
 def stats() -> Stats:
     """A snapshot of the default cache's counters, with per-op reuse counts."""
     return _read_stats(lib.ircache_default())
+
+
+# The package's calls into C that release and then raise what a signal
+# handler raised meanwhile (_raise_deferred).
+_CALLS_THAT_RAISE_AFTER: FrozenSet[Any] = frozenset(
+    f.__code__
+    for f in (
+        _Held.current,
+        TrieCache.insert,
+        TrieCache.clear,
+        TrieCache.close,
+        TrieCache.max_nodes.fset,  # type: ignore[attr-defined]
+        reset,
+    )
+)
