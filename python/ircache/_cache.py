@@ -15,7 +15,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, FrozenSet, List, Mapping, NoReturn, Optional, Tuple, Union
 
-from ._errors import check, raise_for
+from ._errors import check, last_error, raise_for
 from ._ffi import ffi, lib
 
 Key = Union[bytes, bytearray, memoryview]
@@ -600,7 +600,20 @@ def _lookup_other(handle: Any, key: Key) -> int:
     if handle is None:
         raise ValueError(_CLOSED)
     buf, size = _key_arg(key)
-    return _c_lookup(handle, buf, size)
+    ident = _c_lookup(handle, buf, size)
+    if ident == _KEY_TOO_LONG:
+        _refuse_key_length()
+    return ident
+
+
+# What the shim's lookup answers for a key longer than the library takes.
+_KEY_TOO_LONG = -1
+_KEY_LEN_MAX = 0xFFFFFFFF
+
+
+def _refuse_key_length() -> NoReturn:
+    """Raises what insert raises for such a key, with the library's message."""
+    raise ValueError(last_error()) from None
 
 
 def _bound_lookup(handle: Any, held: _Held) -> Tuple[Any, Callable[[], None]]:
@@ -627,6 +640,8 @@ def _bound_lookup(handle: Any, held: _Held) -> Tuple[Any, Callable[[], None]]:
             except TypeError:
                 pass  # closed: the handle is None
             except KeyError:
+                if len(key) > _KEY_LEN_MAX:  # answered _KEY_TOO_LONG
+                    _refuse_key_length()
                 return held.current()  # replaced meanwhile (see _Held)
         return held.object_of(_lookup_other(handle, key))
 

@@ -221,9 +221,16 @@ static void ircpy_free(ircpy_cache *h)
     free(h);
 }
 
+/* Not an object's id: what ircpy_lookup answers where the library refused
+ * a key for its length (its NULL would read as a miss). */
+#define IRCPY_KEY_TOO_LONG ((intptr_t)-1)
+
 static intptr_t ircpy_lookup(const ircpy_cache *h, const void *key, size_t key_len)
 {
-    return (intptr_t)ircache_lookup_owned(h->cache, key, key_len, &h->owner);
+    void *payload = ircache_lookup_owned(h->cache, key, key_len, &h->owner);
+    if (payload == NULL && key_len > UINT32_MAX)
+        return IRCPY_KEY_TOO_LONG;
+    return (intptr_t)payload;
 }
 
 /* What the node this thread stands on holds now, pinned until

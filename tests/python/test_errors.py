@@ -301,6 +301,27 @@ def test_a_key_is_its_bytes_whatever_its_len_says(cache, length):
     assert cache.stats().nodes == 1
 
 
+def test_a_key_over_4_gib_is_a_value_error_for_lookup_as_for_insert(cache, tmp_path):
+    """The library refuses such a key; lookup used to answer None, a miss, where
+    insert raised. Sparse and mapped read-only: it costs no memory."""
+    import mmap
+
+    path = tmp_path / "sparse"
+    with open(path, "wb") as f:
+        f.truncate((1 << 32) + 1)
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mapped:
+        key = memoryview(mapped)
+        try:
+            with pytest.raises(ValueError, match="keys are limited to 4 GiB"):
+                cache.insert(key, Node())
+            with pytest.raises(ValueError, match="keys are limited to 4 GiB"):
+                cache.lookup(key)
+        finally:
+            key.release()
+    cache.insert(b"k", Node())  # usable, and nothing was stored before
+    assert cache.stats().nodes == 1
+
+
 def test_copying_or_pickling_a_cache_is_a_type_error(cache):
     import copy
     import pickle
