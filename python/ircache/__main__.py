@@ -58,8 +58,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"ircache {ircache.__version__} (libircache {ircache.__c_version__})")
         return 0
     lines = _flags(args)
+    flags = args.cflags or args.libs
+    paths = args.include_dir or args.library or args.pkgconfig_dir
+    if args.command == "demo" and lines:
+        parser.error("demo takes no build-flag option")
+    if flags and paths:
+        # Flags go on one line for a shell to split, paths one per line: a
+        # mixed answer would be neither.
+        parser.error("--cflags and --libs cannot be combined with --include-dir, --library or --pkgconfig-dir")
     if lines:
-        print(" ".join(lines) if (args.cflags or args.libs) else "\n".join(lines))
+        print(" ".join(lines) if flags else "\n".join(lines))
         return 0
     if args.command == "demo":
         from ._demo import run

@@ -132,3 +132,33 @@ def test_demo_on_a_disabled_default_cache_says_so_without_a_traceback(tmp_path):
     assert "Traceback" not in result.stderr
     assert "disabled" in result.stderr
     assert not (tmp_path / "d.dot").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--cflags", "--library"],
+        ["--libs", "--pkgconfig-dir"],
+        ["--cflags", "--libs", "--include-dir"],
+        ["demo", "--cflags"],
+        ["demo", "--pkgconfig-dir"],
+    ],
+)
+def test_options_whose_answers_do_not_mix_are_refused(tmp_path, args):
+    """Flags print on one line for a shell to split, paths one per line, and the
+    demo prints neither: a mixed request used to print one joined line, or the
+    flags instead of running the demo."""
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "cannot be combined" in result.stderr or "demo takes no build-flag option" in result.stderr
+    assert not (tmp_path / "ircache-demo.dot").exists()
+
+
+def test_cflags_and_libs_together_print_one_line_to_split():
+    result = run_cli("--cflags", "--libs")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("\n") == 1
+    words = shlex.split(result.stdout)
+    assert f"-I{PACKAGE_DIR / 'include'}" in words
+    assert str(PACKAGE_DIR / "libircache.so.0") in words
