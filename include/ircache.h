@@ -153,7 +153,8 @@ typedef struct ircache_stats {
 typedef struct ircache_op_stats {
     const char *op;   /* the label, kept by the cache until ircache_free() */
     uint64_t inserts; /* inserts with this label, replacements included */
-    uint64_t reused;  /* lookup hits on nodes with this label */
+    uint64_t reused;  /* lookup hits on nodes with this label: the sum of */
+                      /* their hit counts, each of which stops at 2^32 - 1 */
 } ircache_op_stats;
 
 /*
