@@ -59,7 +59,6 @@ struct ircache {
      * release (position.c). */
     _Atomic int shared;
     uint64_t serial;                     /* unique per cache in this process */
-    uint64_t hash_seed;
     /* The first thread to use the cache (its thread pointer) and its
      * position: that thread finds it here, without a thread-local access. */
     _Atomic uintptr_t first_thread;

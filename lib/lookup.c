@@ -62,7 +62,7 @@ void *ircache__lookup_gated_owned(ircache *c, ircache__position *p, const void *
 void *ircache__lookup_probing(ircache *c, ircache__position *p,
                               const ircache__succ_table *t, const void *key, uint32_t key_len)
 {
-    ircache__node *n = ircache__succ_probe(t, key, key_len, ircache__hash(key, key_len, c->hash_seed));
+    ircache__node *n = ircache__succ_probe(t, key, key_len, ircache__succ_hash(t, key, key_len, 0));
     return ircache__lookup_found(c, p, n, 0, NULL, 1);
 }
 
@@ -113,7 +113,7 @@ static IRCACHE__NOINLINE void *probe_table_words(ircache__position *p, const irc
     }
 }
 
-void *ircache__lookup_in_table_short(ircache__position *p, const ircache__succ_table *t, uint64_t seed,
+void *ircache__lookup_in_table_short(ircache__position *p, const ircache__succ_table *t,
                                      const void *key, size_t key_len)
 {
     if (IRCACHE__UNLIKELY(key_len < 8))
@@ -122,7 +122,7 @@ void *ircache__lookup_in_table_short(ircache__position *p, const ircache__succ_t
      * the two the key comparison needs, loaded once. */
     const unsigned char *k = key;
     uint64_t first = ircache__load64(k), last = ircache__load64(k + key_len - 8);
-    uint64_t hash = ircache__hash_final(first, last, key_len, seed);
+    uint64_t hash = ircache__hash_final(first, last, key_len, t->k1, t->k2);
     ircache__slot v = atomic_load_explicit(&t->slots[ircache__succ_start(t, hash) & t->mask], memory_order_acquire);
     if (IRCACHE__LIKELY(ircache__slot_tag_matches(v, ircache__slot_tag(hash)))) {
         ircache__node *n = ircache__slot_tagged_node(v);
@@ -136,7 +136,7 @@ void *ircache__lookup_in_table_owned(ircache *c, ircache__position *p,
                                      const ircache__succ_table *t, const void *key, uint32_t key_len,
                                      const ircache_owner *want)
 {
-    ircache__node *n = ircache__succ_find_in_table(t, key, key_len, c->hash_seed, 0);
+    ircache__node *n = ircache__succ_find_in_table(t, key, key_len, 0);
     return ircache__lookup_found(c, p, n, 1, want, 1);
 }
 
@@ -149,7 +149,7 @@ void *ircache__lookup_nested(ircache *c, ircache__position *p, const void *key, 
     uint64_t gate = atomic_load_explicit(&c->gate, memory_order_acquire);
     if (gate & IRCACHE__GATE_DISABLED)
         return NULL;
-    ircache__node *n = ircache__succ_find(ircache__position_node_at(c, p, gate), key, key_len, c->hash_seed, 0);
+    ircache__node *n = ircache__succ_find(ircache__position_node_at(c, p, gate), key, key_len, 0);
     if (!ircache__lookup_hits(n, owned, want)) {
         ircache__count(&p->misses);
         return NULL;

@@ -137,7 +137,7 @@ void *ircache__lookup_in_table_owned(ircache *c, ircache__position *p,
 /* A lookup among the successors in table t of a key of at most
  * IRCACHE__SHORT_KEY_MAX bytes, out of line: the lookup that reaches it by
  * a jump then needs no saved registers for the hash and the table. */
-void *ircache__lookup_in_table_short(ircache__position *p, const ircache__succ_table *t, uint64_t seed,
+void *ircache__lookup_in_table_short(ircache__position *p, const ircache__succ_table *t,
                                      const void *key, size_t key_len);
 
 /* A lookup whose node is not in the first slot it read in table t: the
@@ -162,9 +162,9 @@ static IRCACHE__ALWAYS_INLINE void *ircache__lookup_at(ircache *c, ircache__posi
         if (owned)
             return ircache__lookup_in_table_owned(c, p, t, key, key_len, want);
         if (short_keys)
-            return ircache__lookup_in_table_short(p, t, c->hash_seed, key, key_len);
+            return ircache__lookup_in_table_short(p, t, key, key_len);
         ircache__node *n = ircache__succ_first_slot(t, key, key_len,
-                                                    ircache__key_hash(key, key_len, c->hash_seed, short_keys),
+                                                    ircache__succ_hash(t, key, key_len, short_keys),
                                                     short_keys);
         if (IRCACHE__UNLIKELY(n == NULL))
             return ircache__lookup_probing(c, p, t, key, key_len);

@@ -1,12 +1,29 @@
 /* successors.c - writer side of the successor index. */
 #include "successors.h"
 
+#include <string.h>
+
 #include "alloc.h"
 #include "reclaim.h"
 
 #define MIN_TABLE_CAPACITY 4u
 
-static ircache__succ_table *table_new(ircache *c, uint32_t capacity)
+/* The multipliers a table may apply to the hash before it takes the top
+ * bits (successors.h), tried in turn: keys that step by one counter spread
+ * evenly under most, each crowds some (in a simulation over two words
+ * stepping by -32..32, none displaced under the first for 52% of the
+ * layouts, under the better of the first two 76%, of all three 88%). */
+static const uint64_t top_bits_multipliers[] = {1, 0xbf58476d1ce4e5b9ull, 0x94d049bb133111ebull};
+#define TOP_BITS_CHOICES (sizeof top_bits_multipliers / sizeof top_bits_multipliers[0])
+
+/* The multiplier of a table that mixes. Fixed, as the others are: a
+ * cache's tables, and so its allocations, are the same from run to run
+ * (test_faults counts on it), and a lookup costs the same. */
+#define MIXING_MULTIPLIER 0xff51afd7ed558ccdull
+
+/* A new table whose slot function is the choice-th top-bits multiplier, or
+ * mixing for choice == TOP_BITS_CHOICES. */
+static ircache__succ_table *table_new(ircache *c, uint32_t capacity, size_t choice)
 {
     size_t bytes = sizeof(ircache__succ_table) + (size_t)capacity * sizeof(ircache__slot);
     ircache__succ_table *t = ircache__calloc(1, bytes);
@@ -16,20 +33,33 @@ static ircache__succ_table *table_new(ircache *c, uint32_t capacity)
     t->shift = 64;
     for (uint32_t c2 = capacity; c2 > 1; c2 >>= 1)
         t->shift--;
+    uint64_t m = choice < TOP_BITS_CHOICES ? top_bits_multipliers[choice] : 1;
+    /* The top bits of (hash by K1, K2) * m are those of the hash by K1 * m,
+     * K2 * m: one multiply less on the way to the slot. */
+    t->k1 = IRCACHE__HASH_K1 * m;
+    t->k2 = IRCACHE__HASH_K2 * m;
+    t->mix = choice < TOP_BITS_CHOICES ? 0 : MIXING_MULTIPLIER;
     t->bytes = (uint32_t)bytes;
     c->table_bytes += bytes;
     return t;
 }
 
-static void table_place(ircache__succ_table *t, ircache__node *child, uint64_t seed)
+/* Places child, whose hash in t is hash, in its first free slot from the
+ * one the hash starts at. */
+static void table_place_hashed(ircache__succ_table *t, ircache__node *child, uint64_t hash)
 {
-    uint64_t hash = ircache__hash(ircache__node_key(child), ircache__node_key_len(child), seed);
-    uint32_t i = ircache__succ_start(t, hash);
+    uint32_t start = ircache__succ_start(t, hash), i = start;
     while (atomic_load_explicit(&t->slots[i & t->mask], memory_order_relaxed) != IRCACHE__SLOT_EMPTY)
         i++;
     atomic_store_explicit(&t->slots[i & t->mask], ircache__slot_make(child, hash), memory_order_release);
     t->used++;
     t->live++;
+    t->displaced += i != start;
+}
+
+static void table_place(ircache__succ_table *t, ircache__node *child)
+{
+    table_place_hashed(t, child, ircache__succ_hash(t, ircache__node_key(child), ircache__node_key_len(child), 0));
 }
 
 /* How full a table may get (tombstones count: they lengthen probes as
@@ -67,16 +97,103 @@ static uint32_t capacity_for(uint32_t live)
     return capacity <= MAX_TABLE_CAPACITY ? (uint32_t)capacity : 0;
 }
 
-static ircache__succ_table *table_rebuilt(ircache *c, const ircache__succ_table *old, uint32_t capacity)
+/* Few enough displaced keys to stop looking for a better slot function. */
+static int spread_well(uint32_t displaced, uint32_t live)
 {
-    ircache__succ_table *t = table_new(c, capacity);
-    if (t == NULL)
-        return NULL;
-    for (uint32_t i = 0; i <= old->mask; i++) {
-        ircache__slot v = atomic_load_explicit(&old->slots[i], memory_order_relaxed);
-        if (v != IRCACHE__SLOT_EMPTY && v != IRCACHE__SLOT_TOMBSTONE)
-            table_place(t, ircache__slot_node(v), c->hash_seed);
+    return (uint64_t)displaced * 64 <= live;
+}
+
+/* Inserts into a table that keeps the hash's top bits may crowd it later
+ * (the keys that chose it were fewer): past about twice what random keys
+ * give at the most a table gets (3/16 full: 9%), with room for a few in
+ * small tables, it is built again, mixing. */
+static int crowded_since(const ircache__succ_table *t)
+{
+    return t->mix == 0 && (uint64_t)t->displaced * 6 > (uint64_t)t->live + 48;
+}
+
+/* How many of the keys whose hashes (by K1, K2) are hash[0..n) a table of
+ * mask + 1 slots would place beyond their first slot under `choice`,
+ * found by placing them in a bitmap: a table's hash under a top-bits
+ * multiplier m is m times that hash (successors.h), so nothing else is
+ * read. occupied: room for mask + 1 bits. */
+static uint32_t displaced_under(const uint64_t *hash, uint32_t n, uint32_t mask, unsigned shift, size_t choice,
+                                uint64_t *occupied)
+{
+    memset(occupied, 0, ((size_t)mask / 64 + 1) * sizeof *occupied);
+    uint32_t displaced = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        uint64_t h = choice < TOP_BITS_CHOICES ? hash[k] * top_bits_multipliers[choice]
+                                               : (hash[k] ^ (hash[k] >> 32)) * MIXING_MULTIPLIER;
+        uint32_t start = (uint32_t)(h >> shift) & mask, i = start;
+        while (occupied[i / 64] >> (i % 64) & 1)
+            i = (i + 1) & mask;
+        occupied[i / 64] |= (uint64_t)1 << (i % 64);
+        displaced += i != start;
     }
+    return displaced;
+}
+
+/* Of the slot functions, the one that displaces fewest of the n keys
+ * whose hashes (by K1, K2) are hash[0..n) in a table of mask + 1 slots:
+ * the top-bits multipliers in turn, then mixing, stopping at one that
+ * spreads them well. Which one depends on the keys alone, so that a
+ * cache's allocations are the same from run to run (test_faults counts on
+ * it). occupied: room for mask + 1 bits. */
+static size_t best_choice(const uint64_t *hash, uint32_t n, uint32_t mask, unsigned shift, uint64_t *occupied)
+{
+    uint32_t fewest = UINT32_MAX;
+    size_t best = 0;
+    for (size_t choice = 0; choice <= TOP_BITS_CHOICES; choice++) {
+        uint32_t displaced = displaced_under(hash, n, mask, shift, choice, occupied);
+        if (displaced < fewest) {
+            fewest = displaced;
+            best = choice;
+        }
+        if (spread_well(fewest, n))
+            break;
+    }
+    return best;
+}
+
+/* old's entries in a new table of capacity slots, under the best slot
+ * function for them, or mixing (may_keep_top_bits 0: the top bits crowded
+ * the table since it was built). Each key is read and hashed once: its
+ * hash under any choice follows from the one by K1, K2. NULL when out of
+ * memory. */
+static ircache__succ_table *table_rebuilt(ircache *c, const ircache__succ_table *old, uint32_t capacity,
+                                          int may_keep_top_bits)
+{
+    uint32_t mask = capacity - 1, n = 0;
+    ircache__node **nodes = ircache__malloc((size_t)old->live * sizeof *nodes);
+    uint64_t *hash = ircache__malloc((size_t)old->live * sizeof *hash);
+    uint64_t *occupied = ircache__malloc(((size_t)mask / 64 + 1) * sizeof *occupied);
+    ircache__succ_table *t = NULL;
+    if (nodes == NULL || hash == NULL || occupied == NULL)
+        goto out;
+    for (uint32_t i = 0; i <= old->mask && n < old->live; i++) {
+        ircache__slot v = atomic_load_explicit(&old->slots[i], memory_order_relaxed);
+        if (v != IRCACHE__SLOT_EMPTY && v != IRCACHE__SLOT_TOMBSTONE) {
+            nodes[n] = ircache__slot_node(v);
+            hash[n] = ircache__hash(ircache__node_key(nodes[n]), ircache__node_key_len(nodes[n]), IRCACHE__HASH_K1,
+                                    IRCACHE__HASH_K2);
+            n++;
+        }
+    }
+    unsigned shift = 64;
+    for (uint32_t c2 = capacity; c2 > 1; c2 >>= 1)
+        shift--;
+    size_t choice = may_keep_top_bits ? best_choice(hash, n, mask, shift, occupied) : TOP_BITS_CHOICES;
+    t = table_new(c, capacity, choice);
+    if (t == NULL)
+        goto out;
+    uint64_t m = choice < TOP_BITS_CHOICES ? top_bits_multipliers[choice] : 1;
+    for (uint32_t k = 0; k < n; k++)
+        table_place_hashed(t, nodes[k], hash[k] * m);
+out:
+    ircache__free(nodes);
+    ircache__free(hash);
+    ircache__free(occupied);
     return t;
 }
 
@@ -93,34 +210,35 @@ int ircache__succ_reserve(ircache *c, ircache__node *parent)
         return 0;
     if (t == NULL) {
         /* One direct successor: the second needs a table. */
-        t = table_new(c, MIN_TABLE_CAPACITY);
+        t = table_new(c, MIN_TABLE_CAPACITY, 0);
         if (t == NULL)
             return IRCACHE_ENOMEM;
-        table_place(t, (ircache__node *)s, c->hash_seed);
+        table_place(t, (ircache__node *)s);
         publish_table(parent, t);
         return 0;
     }
-    if (within_load((uint64_t)t->used + 1, (uint64_t)t->mask + 1))
+    int crowded = crowded_since(t);
+    if (!crowded && within_load((uint64_t)t->used + 1, (uint64_t)t->mask + 1))
         return 0;
     uint32_t capacity = capacity_for(t->live);
     if (capacity == 0)
         return IRCACHE_ENOMEM;
-    ircache__succ_table *bigger = table_rebuilt(c, t, capacity);
-    if (bigger == NULL)
-        return IRCACHE_ENOMEM;
-    publish_table(parent, bigger);
+    ircache__succ_table *rebuilt = table_rebuilt(c, t, capacity, !crowded);
+    if (rebuilt == NULL)
+        return crowded && within_load((uint64_t)t->used + 1, (uint64_t)t->mask + 1) ? 0 : IRCACHE_ENOMEM;
+    publish_table(parent, rebuilt);
     ircache__retire_table(c, t);
     return 0;
 }
 
-void ircache__succ_add(ircache *c, ircache__node *parent, ircache__node *child)
+void ircache__succ_add(ircache__node *parent, ircache__node *child)
 {
     uintptr_t s = atomic_load_explicit(&parent->succ, memory_order_relaxed);
     if (s == 0) {
         atomic_store_explicit(&parent->succ, (uintptr_t)child, memory_order_release);
         return;
     }
-    table_place(ircache__succ_as_table(s), child, c->hash_seed);
+    table_place(ircache__succ_as_table(s), child);
 }
 
 void ircache__succ_remove(ircache *c, ircache__node *parent, ircache__node *child)
@@ -132,7 +250,7 @@ void ircache__succ_remove(ircache *c, ircache__node *parent, ircache__node *chil
         return;
     }
     uint32_t i = ircache__succ_start(
-        t, ircache__hash(ircache__node_key(child), ircache__node_key_len(child), c->hash_seed));
+        t, ircache__succ_hash(t, ircache__node_key(child), ircache__node_key_len(child), 0));
     for (;; i++) {
         ircache__slot v = atomic_load_explicit(&t->slots[i & t->mask], memory_order_relaxed);
         if (v != IRCACHE__SLOT_TOMBSTONE && ircache__slot_node(v) == child)

@@ -4,7 +4,6 @@
 
 #include <pthread.h>
 #include <string.h>
-#include <time.h>
 
 #include "alloc.h"
 #include "cancel.h"
@@ -102,7 +101,7 @@ static ircache__node *attach(ircache *c, ircache__node *parent, const void *key,
         memcpy(ircache__node_key(n), key, key_len);
     if (ircache__succ_count(parent) > 0)
         c->forks++;
-    ircache__succ_add(c, parent, n);
+    ircache__succ_add(parent, n);
     c->nodes++;
     return n;
 }
@@ -123,7 +122,7 @@ int ircache__trie_insert(ircache *c, const void *key, uint32_t key_len, const ch
      * marked a step since): publish the newest before stamping. */
     ircache__clock_publish(c, ircache__positions_newest_clock(c));
     ircache__node *parent = ircache__position_node(c, p);
-    ircache__node *n = ircache__succ_find(parent, key, key_len, c->hash_seed, 0);
+    ircache__node *n = ircache__succ_find(parent, key, key_len, 0);
     ircache__kind_ticket ticket;
     if (ircache__kind_prepare(&c->kinds, op, owner, &ticket) != 0) {
         ircache__settle_end(c, settled);
@@ -366,8 +365,6 @@ int ircache__trie_init(ircache *c)
     atomic_init(&c->root.hits, 0);
     c->root.key_len = 0;
     c->serial = next_serial();
-    /* Seeded per cache so that no fixed set of keys collides everywhere. */
-    c->hash_seed = ircache__mix((uint64_t)(uintptr_t)c ^ (uint64_t)time(NULL), c->serial);
     return 0;
 }
 

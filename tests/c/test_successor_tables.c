@@ -1,0 +1,171 @@
+/* test_successor_tables.c - how a successor table spreads its keys.
+ *
+ * A lookup among many successors is nearly as fast as one at a single
+ * successor when its key sits in the first slot it reads; each displaced
+ * key costs a mispredicted branch. Tables take the hash's top bits, which
+ * keep keys that differ by a counter apart, unless those crowd them; then
+ * they mix (lib/successors.h). These cases read the root's table, so they
+ * link the library's internals. */
+#define IRCACHE_FAULT_INJECTION 1
+
+#include <stdint.h>
+#include <string.h>
+
+#include "cache.h"
+#include "check.h"
+#include "ircache.h"
+#include "successors.h"
+
+#define SUCCESSORS 4096
+
+/* A 16-byte key: two words that step by c1 and c2 per successor. */
+typedef struct stepped_key {
+    uint64_t first, last;
+} stepped_key;
+
+static stepped_key key_of(int64_t c1, int64_t c2, uint32_t i)
+{
+    stepped_key k = {(uint64_t)(c1 * (int64_t)i) + 1000u, (uint64_t)(c2 * (int64_t)i) + 77u};
+    return k;
+}
+
+static const ircache__succ_table *root_table(ircache *c)
+{
+    return ircache__succ_as_table(atomic_load_explicit(&c->root.succ, memory_order_relaxed));
+}
+
+/* Inserts `count` successors of the root, keys first_i.. of the (c1, c2)
+ * layout, each payload the address of its index in `ids`. */
+static void insert_layout(ircache *c, int64_t c1, int64_t c2, uint32_t first_i, uint32_t count, uint32_t *ids)
+{
+    for (uint32_t i = first_i; i < first_i + count; i++) {
+        stepped_key k = key_of(c1, c2, i);
+        ids[i] = i;
+        REQUIRE(ircache_insert(c, &k, sizeof k, "op", &ids[i], NULL) == 0);
+        ircache_mark_step(c);
+    }
+}
+
+/* Every key of the layout up to `count` finds its own payload. */
+static void check_all_found(ircache *c, int64_t c1, int64_t c2, uint32_t count, const uint32_t *ids)
+{
+    uint32_t wrong = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        stepped_key k = key_of(c1, c2, i);
+        wrong += ircache_lookup(c, &k, sizeof k) != &ids[i];
+        ircache_mark_step(c);
+    }
+    CHECK_MSG(wrong == 0, "layout (%lld, %lld): %u of %u keys not found", (long long)c1, (long long)c2,
+              wrong, count);
+}
+
+static uint32_t ids[SUCCESSORS];
+
+/* A counter in either word, or in the high half of one: the top bits put
+ * no key out of its first slot, where a random function displaces about
+ * 6% at this load. */
+static void keys_that_differ_by_a_counter_are_never_displaced(void)
+{
+    static const int64_t layouts[][2] = {{1, 0}, {0, 1}, {(int64_t)1 << 32, 0}, {0, (int64_t)1 << 32}};
+    for (size_t l = 0; l < sizeof layouts / sizeof layouts[0]; l++) {
+        ircache *c = ircache_new();
+        REQUIRE(c != NULL);
+        insert_layout(c, layouts[l][0], layouts[l][1], 0, SUCCESSORS, ids);
+        const ircache__succ_table *t = root_table(c);
+        REQUIRE(t != NULL);
+        CHECK_MSG(t->mix == 0 && t->displaced == 0, "layout (%lld, %lld): %s, %u of %u displaced",
+                  (long long)layouts[l][0], (long long)layouts[l][1], t->mix ? "mixing" : "top bits",
+                  t->displaced, t->live);
+        check_all_found(c, layouts[l][0], layouts[l][1], SUCCESSORS, ids);
+        ircache_free(c);
+    }
+}
+
+/* Fields that step together can crowd the top bits of one multiplier or
+ * another (a stride of 72 in the first word put consecutive keys half a
+ * table apart under the first). Over a grid of such layouts, every
+ * table displaces at most what the rebuild rule allows (successors.c:
+ * about twice what random keys give), some by mixing, and every key is
+ * found. */
+#define GRID 12
+
+static void no_layout_of_stepping_fields_crowds_a_table(void)
+{
+    unsigned mixing = 0, top_bits = 0;
+    for (int64_t c1 = -GRID; c1 <= GRID; c1++) {
+        for (int64_t c2 = -GRID; c2 <= GRID; c2++) {
+            if (c1 == 0 && c2 == 0)
+                continue;
+            int64_t first = c1 == GRID ? 72 : c1; /* the stride of 72 in place of one */
+            ircache *c = ircache_new();
+            REQUIRE(c != NULL);
+            insert_layout(c, first, c2, 0, SUCCESSORS, ids);
+            const ircache__succ_table *t = root_table(c);
+            REQUIRE(t != NULL);
+            CHECK_MSG((uint64_t)t->displaced * 6 <= (uint64_t)t->live + 48,
+                      "layout (%lld, %lld): %s, %u of %u displaced", (long long)first, (long long)c2,
+                      t->mix ? "mixing" : "top bits", t->displaced, t->live);
+            mixing += t->mix != 0;
+            top_bits += t->mix == 0;
+            check_all_found(c, first, c2, SUCCESSORS, ids);
+            ircache_free(c);
+        }
+    }
+    /* Both kinds of table were exercised. */
+    CHECK(mixing > 0);
+    CHECK(top_bits > 0);
+}
+
+/* A table chosen by keys that spread well can be crowded by the keys that
+ * come after them, before it grows: it is built again, mixing. 2,048 keys
+ * leave a table of 16,384 slots, which takes 3,072 before it grows; the
+ * 1,000 that follow step by (6, -3), which would put 28% of the table's
+ * keys out of their first slot. */
+#define SPREAD_KEYS 2048u
+#define CROWDING_KEYS 1000u
+
+static stepped_key crowding_key(uint32_t i)
+{
+    stepped_key k = key_of(6, -3, i);
+    k.first ^= (uint64_t)1 << 63; /* apart from the counters' keys */
+    return k;
+}
+
+static void a_table_crowded_after_it_was_built_mixes(void)
+{
+    static uint32_t more[CROWDING_KEYS];
+    ircache *c = ircache_new();
+    REQUIRE(c != NULL);
+    insert_layout(c, 1, 0, 0, SPREAD_KEYS, ids);
+    const ircache__succ_table *before = root_table(c);
+    REQUIRE(before != NULL);
+    CHECK(before->mix == 0);
+    CHECK_INT(before->mask + 1, 16384);
+    for (uint32_t i = 0; i < CROWDING_KEYS; i++) {
+        stepped_key k = crowding_key(i);
+        more[i] = i;
+        REQUIRE(ircache_insert(c, &k, sizeof k, "op", &more[i], NULL) == 0);
+        ircache_mark_step(c);
+    }
+    const ircache__succ_table *t = root_table(c);
+    CHECK_MSG(t->mix != 0 && (uint64_t)t->displaced * 6 <= (uint64_t)t->live + 48,
+              "%s, %u of %u displaced (capacity %u)", t->mix ? "mixing" : "top bits", t->displaced, t->live,
+              t->mask + 1);
+    check_all_found(c, 1, 0, SPREAD_KEYS, ids);
+    uint32_t wrong = 0;
+    for (uint32_t i = 0; i < CROWDING_KEYS; i++) {
+        stepped_key k = crowding_key(i);
+        wrong += ircache_lookup(c, &k, sizeof k) != &more[i];
+        ircache_mark_step(c);
+    }
+    CHECK_INT(wrong, 0);
+    ircache_free(c);
+}
+
+int main(void)
+{
+    RUN(keys_that_differ_by_a_counter_are_never_displaced);
+    RUN(no_layout_of_stepping_fields_crowds_a_table);
+    RUN(a_table_crowded_after_it_was_built_mixes);
+    return check_exit_code();
+}
