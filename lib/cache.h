@@ -59,6 +59,7 @@ struct ircache {
      * release (position.c). */
     _Atomic int shared;
     uint64_t serial;                     /* unique per cache in this process */
+    uint64_t hash_seed;                  /* random, never 0: see successors.c */
     /* The first thread to use the cache (its thread pointer) and its
      * position: that thread finds it here, without a thread-local access. */
     _Atomic uintptr_t first_thread;

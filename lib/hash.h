@@ -1,15 +1,17 @@
 /* hash.h - the key hash of successor tables: linear in a key's 8-byte
  * words, so that keys that differ in a counter spread evenly (each table
  * chooses the multipliers, or mixes further, by how its keys spread:
- * successors.c). Not a strong hash and not seeded: it only has to spread
- * the keys of one parent over a table, fast, for the short keys runtimes
- * use. */
+ * successors.c), or, for a table whose keys collide whatever it chooses,
+ * seeded and mixed. It only has to spread the keys of one parent over a
+ * table, fast, for the short keys runtimes use. */
 #ifndef IRCACHE_HASH_H
 #define IRCACHE_HASH_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "compiler.h"
 
 static inline uint64_t ircache__read64(const unsigned char *p)
 {
@@ -41,17 +43,22 @@ static inline uint64_t ircache__mix(uint64_t a, uint64_t b)
 #define IRCACHE__HASH_K1 0x9e3779b97f4a7c15ull
 #define IRCACHE__HASH_K2 0xd6e8feb86659fd93ull
 
-/* Linear in each of the key's first and last words, by the multipliers k1
- * and k2 (odd): keys that differ in a counter or a field of bits (operand
- * ids, the usual) differ by multiples of a constant, and their top bits
- * spread as evenly as Fibonacci hashing spreads a counter. A successor
- * table chooses its multipliers, or mixes the hash further, by how its
- * keys spread (successors.h). No seed: where a table takes the top bits,
- * how many keys it displaces (and so what a writer does) depends on the
- * keys alone. Two multiplies side by side: a slot is read 5 cycles after
- * the key's words. */
-static inline uint64_t ircache__hash_final(uint64_t a, uint64_t b, size_t len, uint64_t k1, uint64_t k2)
+/* With seed 0: linear in each of the key's first and last words, by the
+ * multipliers k1 and k2 (odd). Keys that differ in a counter or a field of
+ * bits (operand ids, the usual) differ by multiples of a constant, and
+ * their top bits spread as evenly as Fibonacci hashing spreads a counter.
+ * A successor table chooses its multipliers, or mixes the hash further, by
+ * how its keys spread (successors.h); how many keys it displaces, and so
+ * what a writer does, depends on the keys alone. Two multiplies side by
+ * side: a slot is read 5 cycles after the key's words. Linear also means
+ * that keys can be made to collide (solve for b): a table whose keys
+ * collide whatever it chooses hashes them with a random seed instead,
+ * mixed, as no one outside the process can predict. */
+static inline uint64_t ircache__hash_final(uint64_t a, uint64_t b, size_t len, uint64_t k1, uint64_t k2,
+                                           uint64_t seed)
 {
+    if (IRCACHE__UNLIKELY(seed != 0))
+        return ircache__mix(a ^ seed, b ^ (uint64_t)len ^ IRCACHE__HASH_K1);
     /* b turned by half: in a key of 8 bytes or less, b is a (or overlaps
      * it), and a * k1 + a * k2 would drop the high bits of a where k1 + k2
      * ends in zeros (a big-endian counter: 4,096 keys, 512 hashes). */
@@ -62,7 +69,7 @@ static inline uint64_t ircache__hash_final(uint64_t a, uint64_t b, size_t len, u
 /* The hash of a key of at most 16 bytes, from two words (overlapping reads
  * rather than reads past the key): no loop, so that the lookup of a short
  * key in a table needs few registers. Equal to ircache__hash. */
-static inline uint64_t ircache__hash16(const void *key, size_t len, uint64_t k1, uint64_t k2)
+static inline uint64_t ircache__hash16(const void *key, size_t len, uint64_t k1, uint64_t k2, uint64_t seed)
 {
     const unsigned char *p = key;
     uint64_t a, b;
@@ -81,27 +88,29 @@ static inline uint64_t ircache__hash16(const void *key, size_t len, uint64_t k1,
     } else {
         a = b = 0;
     }
-    return ircache__hash_final(a, b, len, k1, k2);
+    return ircache__hash_final(a, b, len, k1, k2, seed);
 }
 
-static inline uint64_t ircache__hash(const void *key, size_t len, uint64_t k1, uint64_t k2)
+static inline uint64_t ircache__hash(const void *key, size_t len, uint64_t k1, uint64_t k2, uint64_t seed)
 {
     const unsigned char *p = key;
     if (len <= 16)
-        return ircache__hash16(key, len, k1, k2);
-    uint64_t acc = 0;
+        return ircache__hash16(key, len, k1, k2, seed);
+    uint64_t acc = seed;
     size_t i = 0;
     for (; i + 16 <= len; i += 16)
         acc = ircache__mix(ircache__read64(p + i) ^ IRCACHE__HASH_K1 ^ acc,
                            ircache__read64(p + i + 8) ^ IRCACHE__HASH_K2);
-    return ircache__hash_final(ircache__read64(p + len - 16) ^ acc, ircache__read64(p + len - 8), len, k1, k2);
+    return ircache__hash_final(ircache__read64(p + len - 16) ^ acc, ircache__read64(p + len - 8), len, k1, k2,
+                               seed);
 }
 
 /* ircache__hash; short_keys (a constant at each call site): the caller
  * knows len <= 16, and the loop disappears. */
-static inline uint64_t ircache__key_hash(const void *key, size_t len, int short_keys, uint64_t k1, uint64_t k2)
+static inline uint64_t ircache__key_hash(const void *key, size_t len, int short_keys, uint64_t k1, uint64_t k2,
+                                         uint64_t seed)
 {
-    return short_keys ? ircache__hash16(key, len, k1, k2) : ircache__hash(key, len, k1, k2);
+    return short_keys ? ircache__hash16(key, len, k1, k2, seed) : ircache__hash(key, len, k1, k2, seed);
 }
 
 /* An index of `64 - shift` bits from any hash, every bit of the hash mixed

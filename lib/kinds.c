@@ -108,7 +108,7 @@ int ircache__kind_prepare(ircache__kinds *k, const char *label, const ircache_ow
         return 0;
     }
     size_t len = strlen(label);
-    uint64_t h = ircache__hash(label, len, IRCACHE__HASH_K1, IRCACHE__HASH_K2);
+    uint64_t h = ircache__hash(label, len, IRCACHE__HASH_K1, IRCACHE__HASH_K2, 0);
     ircache__op *op = find_op(k, label, h);
     if (op != NULL && (t->found = find_kind(k, op, owner)) != NULL)
         return 0;

@@ -122,7 +122,7 @@ void *ircache__lookup_in_table_short(ircache__position *p, const ircache__succ_t
      * the two the key comparison needs, loaded once. */
     const unsigned char *k = key;
     uint64_t first = ircache__load64(k), last = ircache__load64(k + key_len - 8);
-    uint64_t hash = ircache__hash_final(first, last, key_len, t->k1, t->k2);
+    uint64_t hash = ircache__hash_final(first, last, key_len, t->k1, t->k2, t->seed);
     ircache__slot v = atomic_load_explicit(&t->slots[ircache__succ_start(t, hash) & t->mask], memory_order_acquire);
     if (IRCACHE__LIKELY(ircache__slot_tag_matches(v, ircache__slot_tag(hash)))) {
         ircache__node *n = ircache__slot_tagged_node(v);

@@ -21,8 +21,14 @@ static const uint64_t top_bits_multipliers[] = {1, 0xbf58476d1ce4e5b9ull, 0x94d0
  * (test_faults counts on it), and a lookup costs the same. */
 #define MIXING_MULTIPLIER 0xff51afd7ed558ccdull
 
-/* A new table whose slot function is the choice-th top-bits multiplier, or
- * mixing for choice == TOP_BITS_CHOICES. */
+/* The choices beyond the top-bits multipliers: mixing the linear hash, and
+ * the cache's seeded hash, for keys that collide under every other (keys
+ * made to: the linear hash is easy to solve). */
+#define CHOICE_MIXING TOP_BITS_CHOICES
+#define CHOICE_SEEDED (TOP_BITS_CHOICES + 1)
+
+/* A new table whose slot function is the choice-th top-bits multiplier,
+ * mixing or seeded. */
 static ircache__succ_table *table_new(ircache *c, uint32_t capacity, size_t choice)
 {
     size_t bytes = sizeof(ircache__succ_table) + (size_t)capacity * sizeof(ircache__slot);
@@ -38,7 +44,8 @@ static ircache__succ_table *table_new(ircache *c, uint32_t capacity, size_t choi
      * K2 * m: one multiply less on the way to the slot. */
     t->k1 = IRCACHE__HASH_K1 * m;
     t->k2 = IRCACHE__HASH_K2 * m;
-    t->mix = choice < TOP_BITS_CHOICES ? 0 : MIXING_MULTIPLIER;
+    t->mix = choice == CHOICE_MIXING ? MIXING_MULTIPLIER : 0;
+    t->seed = choice == CHOICE_SEEDED ? c->hash_seed : 0;
     t->bytes = (uint32_t)bytes;
     c->table_bytes += bytes;
     return t;
@@ -103,13 +110,19 @@ static int spread_well(uint32_t displaced, uint32_t live)
     return (uint64_t)displaced * 64 <= live;
 }
 
-/* Inserts into a table that keeps the hash's top bits may crowd it later
- * (the keys that chose it were fewer): past about twice what random keys
- * give at the most a table gets (3/16 full: 9%), with room for a few in
- * small tables, it is built again, mixing. */
+/* More displaced keys than about twice what random keys give at the most
+ * a table gets (3/16 full: 9%), with room for a few in small tables. */
+static int crowded(uint32_t displaced, uint32_t live)
+{
+    return (uint64_t)displaced * 6 > (uint64_t)live + 48;
+}
+
+/* Inserts may crowd a table later (the keys that chose its slot function
+ * were fewer): it is then built again, mixing, or seeded if mixing would
+ * crowd it too. A seeded table is left as it is. */
 static int crowded_since(const ircache__succ_table *t)
 {
-    return t->mix == 0 && (uint64_t)t->displaced * 6 > (uint64_t)t->live + 48;
+    return t->seed == 0 && crowded(t->displaced, t->live);
 }
 
 /* How many of the keys whose hashes (by K1, K2) are hash[0..n) a table of
@@ -122,7 +135,9 @@ static uint32_t displaced_under(const uint64_t *hash, uint32_t n, uint32_t mask,
 {
     memset(occupied, 0, ((size_t)mask / 64 + 1) * sizeof *occupied);
     uint32_t displaced = 0;
-    for (uint32_t k = 0; k < n; k++) {
+    /* Stops once the table is crowded: keys that all collide would take
+     * time quadratic in their number to place. */
+    for (uint32_t k = 0; k < n && !crowded(displaced, n); k++) {
         uint64_t h = choice < TOP_BITS_CHOICES ? hash[k] * top_bits_multipliers[choice]
                                                : (hash[k] ^ (hash[k] >> 32)) * MIXING_MULTIPLIER;
         uint32_t start = (uint32_t)(h >> shift) & mask, i = start;
@@ -136,15 +151,18 @@ static uint32_t displaced_under(const uint64_t *hash, uint32_t n, uint32_t mask,
 
 /* Of the slot functions, the one that displaces fewest of the n keys
  * whose hashes (by K1, K2) are hash[0..n) in a table of mask + 1 slots:
- * the top-bits multipliers in turn, then mixing, stopping at one that
- * spreads them well. Which one depends on the keys alone, so that a
- * cache's allocations are the same from run to run (test_faults counts on
- * it). occupied: room for mask + 1 bits. */
-static size_t best_choice(const uint64_t *hash, uint32_t n, uint32_t mask, unsigned shift, uint64_t *occupied)
+ * the top-bits multipliers in turn (unless may_keep_top_bits is 0), then
+ * mixing, stopping at one that spreads them well; the seeded hash if even
+ * the best crowds the table (keys that collide in all 64 bits, as keys
+ * made to would). Which one depends on the keys alone, so that a cache's
+ * allocations are the same from run to run (test_faults counts on it).
+ * occupied: room for mask + 1 bits. */
+static size_t best_choice(const uint64_t *hash, uint32_t n, uint32_t mask, unsigned shift, int may_keep_top_bits,
+                          uint64_t *occupied)
 {
     uint32_t fewest = UINT32_MAX;
-    size_t best = 0;
-    for (size_t choice = 0; choice <= TOP_BITS_CHOICES; choice++) {
+    size_t best = CHOICE_MIXING;
+    for (size_t choice = may_keep_top_bits ? 0 : CHOICE_MIXING; choice <= CHOICE_MIXING; choice++) {
         uint32_t displaced = displaced_under(hash, n, mask, shift, choice, occupied);
         if (displaced < fewest) {
             fewest = displaced;
@@ -153,14 +171,14 @@ static size_t best_choice(const uint64_t *hash, uint32_t n, uint32_t mask, unsig
         if (spread_well(fewest, n))
             break;
     }
-    return best;
+    return crowded(fewest, n) ? CHOICE_SEEDED : best;
 }
 
 /* old's entries in a new table of capacity slots, under the best slot
- * function for them, or mixing (may_keep_top_bits 0: the top bits crowded
+ * function for them (may_keep_top_bits 0: not the top bits, which crowded
  * the table since it was built). Each key is read and hashed once: its
- * hash under any choice follows from the one by K1, K2. NULL when out of
- * memory. */
+ * hash under any choice but the seeded one follows from the one by K1, K2.
+ * NULL when out of memory. */
 static ircache__succ_table *table_rebuilt(ircache *c, const ircache__succ_table *old, uint32_t capacity,
                                           int may_keep_top_bits)
 {
@@ -176,20 +194,25 @@ static ircache__succ_table *table_rebuilt(ircache *c, const ircache__succ_table 
         if (v != IRCACHE__SLOT_EMPTY && v != IRCACHE__SLOT_TOMBSTONE) {
             nodes[n] = ircache__slot_node(v);
             hash[n] = ircache__hash(ircache__node_key(nodes[n]), ircache__node_key_len(nodes[n]), IRCACHE__HASH_K1,
-                                    IRCACHE__HASH_K2);
+                                    IRCACHE__HASH_K2, 0);
             n++;
         }
     }
     unsigned shift = 64;
     for (uint32_t c2 = capacity; c2 > 1; c2 >>= 1)
         shift--;
-    size_t choice = may_keep_top_bits ? best_choice(hash, n, mask, shift, occupied) : TOP_BITS_CHOICES;
+    /* Keys that collided under every other choice once still do. */
+    size_t choice = old->seed != 0 ? CHOICE_SEEDED : best_choice(hash, n, mask, shift, may_keep_top_bits, occupied);
     t = table_new(c, capacity, choice);
     if (t == NULL)
         goto out;
     uint64_t m = choice < TOP_BITS_CHOICES ? top_bits_multipliers[choice] : 1;
-    for (uint32_t k = 0; k < n; k++)
-        table_place_hashed(t, nodes[k], hash[k] * m);
+    for (uint32_t k = 0; k < n; k++) {
+        if (choice == CHOICE_SEEDED)
+            table_place(t, nodes[k]);
+        else
+            table_place_hashed(t, nodes[k], hash[k] * m);
+    }
 out:
     ircache__free(nodes);
     ircache__free(hash);

@@ -111,9 +111,9 @@ struct ircache__succ_table {
     uint32_t shift; /* 64 - log2(capacity) */
     /* The slot function: the top bits of the key's hash by k1 and k2
      * (ircache__succ_hash), or, where mix is not 0, of that hash's halves
-     * folded and multiplied by mix, the cache's odd random multiplier
-     * (ircache__succ_start). */
-    uint64_t k1, k2, mix;
+     * folded and multiplied by mix (ircache__succ_start); where seed is not
+     * 0, of the key's seeded hash (hash.h). */
+    uint64_t k1, k2, mix, seed;
     uint32_t used;      /* slots ever filled, tombstones included */
     uint32_t live;
     uint32_t displaced; /* entries placed beyond their first slot */
@@ -139,7 +139,7 @@ static inline uint32_t ircache__succ_start(const ircache__succ_table *t, uint64_
 /* The hash of key[0..len) in table t. short_keys as for ircache__key_hash. */
 static inline uint64_t ircache__succ_hash(const ircache__succ_table *t, const void *key, size_t len, int short_keys)
 {
-    return ircache__key_hash(key, len, short_keys, t->k1, t->k2);
+    return ircache__key_hash(key, len, short_keys, t->k1, t->k2, t->seed);
 }
 
 #define IRCACHE__SUCC_TABLE_BIT ((uintptr_t)1)

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include "alloc.h"
 #include "cancel.h"
@@ -365,6 +366,10 @@ int ircache__trie_init(ircache *c)
     atomic_init(&c->root.hits, 0);
     c->root.key_len = 0;
     c->serial = next_serial();
+    /* For the tables whose keys collide under every slot function that
+     * does not depend on it (successors.c): keys made to collide would
+     * have to guess it. */
+    c->hash_seed = ircache__mix((uint64_t)(uintptr_t)c ^ (uint64_t)time(NULL), c->serial) | 1;
     return 0;
 }
 
