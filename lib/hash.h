@@ -54,16 +54,21 @@ static inline uint64_t ircache__mix(uint64_t a, uint64_t b)
  * that keys can be made to collide (solve for b): a table whose keys
  * collide whatever it chooses hashes them with a random seed instead,
  * mixed, as no one outside the process can predict. */
-static inline uint64_t ircache__hash_final(uint64_t a, uint64_t b, size_t len, uint64_t k1, uint64_t k2,
-                                           uint64_t seed)
+static inline uint64_t ircache__hash_linear(uint64_t a, uint64_t b, size_t len, uint64_t k1, uint64_t k2)
 {
-    if (IRCACHE__UNLIKELY(seed != 0))
-        return ircache__mix(a ^ seed, b ^ (uint64_t)len ^ IRCACHE__HASH_K1);
     /* b turned by half: in a key of 8 bytes or less, b is a (or overlaps
      * it), and a * k1 + a * k2 would drop the high bits of a where k1 + k2
      * ends in zeros (a big-endian counter: 4,096 keys, 512 hashes). */
     b ^= (uint64_t)len;
     return a * k1 + ((b << 32) | (b >> 32)) * k2;
+}
+
+static inline uint64_t ircache__hash_final(uint64_t a, uint64_t b, size_t len, uint64_t k1, uint64_t k2,
+                                           uint64_t seed)
+{
+    if (IRCACHE__UNLIKELY(seed != 0))
+        return ircache__mix(a ^ seed, b ^ (uint64_t)len ^ IRCACHE__HASH_K1);
+    return ircache__hash_linear(a, b, len, k1, k2);
 }
 
 /* The hash of a key of at most 16 bytes, from two words (overlapping reads

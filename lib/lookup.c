@@ -96,6 +96,8 @@ static inline int key_words_equal(const ircache__node *n, uint64_t first, uint64
 static IRCACHE__NOINLINE void *probe_table_words(ircache__position *p, const ircache__succ_table *t, uint64_t first,
                                                  uint64_t last, size_t key_len, uint64_t hash)
 {
+    if (IRCACHE__UNLIKELY(t->seed != 0))
+        hash = ircache__hash_final(first, last, key_len, t->k1, t->k2, t->seed);
     ircache__slot tag = ircache__slot_tag(hash);
     for (uint32_t i = ircache__succ_start(t, hash);; i++) {
         ircache__slot v = atomic_load_explicit(&t->slots[i & t->mask], memory_order_acquire);
@@ -122,7 +124,10 @@ void *ircache__lookup_in_table_short(ircache__position *p, const ircache__succ_t
      * the two the key comparison needs, loaded once. */
     const unsigned char *k = key;
     uint64_t first = ircache__load64(k), last = ircache__load64(k + key_len - 8);
-    uint64_t hash = ircache__hash_final(first, last, key_len, t->k1, t->k2, t->seed);
+    /* Linear only: a seeded table's k1 and k2 are 0, so this reads its
+     * slot 0, whose key comparison fails (or finds the key: as good), and
+     * the probe hashes with the seed. No branch on the way to the slot. */
+    uint64_t hash = ircache__hash_linear(first, last, key_len, t->k1, t->k2);
     ircache__slot v = atomic_load_explicit(&t->slots[ircache__succ_start(t, hash) & t->mask], memory_order_acquire);
     if (IRCACHE__LIKELY(ircache__slot_tag_matches(v, ircache__slot_tag(hash)))) {
         ircache__node *n = ircache__slot_tagged_node(v);

@@ -42,8 +42,8 @@ static ircache__succ_table *table_new(ircache *c, uint32_t capacity, size_t choi
     uint64_t m = choice < TOP_BITS_CHOICES ? top_bits_multipliers[choice] : 1;
     /* The top bits of (hash by K1, K2) * m are those of the hash by K1 * m,
      * K2 * m: one multiply less on the way to the slot. */
-    t->k1 = IRCACHE__HASH_K1 * m;
-    t->k2 = IRCACHE__HASH_K2 * m;
+    t->k1 = choice == CHOICE_SEEDED ? 0 : IRCACHE__HASH_K1 * m; /* lookup.c reads slot 0 */
+    t->k2 = choice == CHOICE_SEEDED ? 0 : IRCACHE__HASH_K2 * m;
     t->mix = choice == CHOICE_MIXING ? MIXING_MULTIPLIER : 0;
     t->seed = choice == CHOICE_SEEDED ? c->hash_seed : 0;
     t->bytes = (uint32_t)bytes;
