@@ -27,6 +27,15 @@ static const uint64_t top_bits_multipliers[] = {1, 0xbf58476d1ce4e5b9ull, 0x94d0
 #define CHOICE_MIXING TOP_BITS_CHOICES
 #define CHOICE_SEEDED (TOP_BITS_CHOICES + 1)
 
+/* 64 - log2(capacity): the hash bits a table of capacity slots drops. */
+static unsigned shift_for(uint32_t capacity)
+{
+    unsigned shift = 64;
+    for (uint32_t c2 = capacity; c2 > 1; c2 >>= 1)
+        shift--;
+    return shift;
+}
+
 /* A new table whose slot function is the choice-th top-bits multiplier,
  * mixing or seeded. */
 static ircache__succ_table *table_new(ircache *c, uint32_t capacity, size_t choice)
@@ -36,9 +45,7 @@ static ircache__succ_table *table_new(ircache *c, uint32_t capacity, size_t choi
     if (t == NULL)
         return NULL;
     t->mask = capacity - 1;
-    t->shift = 64;
-    for (uint32_t c2 = capacity; c2 > 1; c2 >>= 1)
-        t->shift--;
+    t->shift = shift_for(capacity);
     uint64_t m = choice < TOP_BITS_CHOICES ? top_bits_multipliers[choice] : 1;
     /* The top bits of (hash by K1, K2) * m are those of the hash by K1 * m,
      * K2 * m: one multiply less on the way to the slot. */
@@ -138,9 +145,9 @@ static uint32_t displaced_under(const uint64_t *hash, uint32_t n, uint32_t mask,
     /* Stops once the table is crowded: keys that all collide would take
      * time quadratic in their number to place. */
     for (uint32_t k = 0; k < n && !crowded(displaced, n); k++) {
-        uint64_t h = choice < TOP_BITS_CHOICES ? hash[k] * top_bits_multipliers[choice]
-                                               : (hash[k] ^ (hash[k] >> 32)) * MIXING_MULTIPLIER;
-        uint32_t start = (uint32_t)(h >> shift) & mask, i = start;
+        uint64_t h = choice < TOP_BITS_CHOICES ? hash[k] * top_bits_multipliers[choice] : hash[k];
+        uint32_t start = ircache__slot_start(h, choice == CHOICE_MIXING ? MIXING_MULTIPLIER : 0, shift) & mask;
+        uint32_t i = start;
         while (occupied[i / 64] >> (i % 64) & 1)
             i = (i + 1) & mask;
         occupied[i / 64] |= (uint64_t)1 << (i % 64);
@@ -198,9 +205,7 @@ static ircache__succ_table *table_rebuilt(ircache *c, const ircache__succ_table 
             n++;
         }
     }
-    unsigned shift = 64;
-    for (uint32_t c2 = capacity; c2 > 1; c2 >>= 1)
-        shift--;
+    unsigned shift = shift_for(capacity);
     /* Keys that collided under every other choice once still do. */
     size_t choice = old->seed != 0 ? CHOICE_SEEDED : best_choice(hash, n, mask, shift, may_keep_top_bits, occupied);
     t = table_new(c, capacity, choice);

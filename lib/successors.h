@@ -122,18 +122,24 @@ struct ircache__succ_table {
     _Atomic ircache__slot slots[];
 };
 
-/* The slot to start at, from the key's hash in t. A table takes the top
+/* The slot to start at, from the key's hash in a table whose mix and shift
+ * these are (ircache__succ_start: in t). A table takes the top
  * bits of a linear hash, which keep keys that differ by a counter apart
  * (none displaced, where a random function displaces about half the
  * table's load: 6% at 1/8 full, each a mispredicted lookup). Keys whose
  * fields step together can crowd them, so a table that finds more of its
  * keys displaced than random keys would tries other multipliers, and in
  * the end mixes (successors.c): rarely, so the branch is predicted. */
+static inline uint32_t ircache__slot_start(uint64_t hash, uint64_t mix, unsigned shift)
+{
+    if (IRCACHE__UNLIKELY(mix != 0))
+        hash = (hash ^ (hash >> 32)) * mix;
+    return (uint32_t)(hash >> shift);
+}
+
 static inline uint32_t ircache__succ_start(const ircache__succ_table *t, uint64_t hash)
 {
-    if (IRCACHE__UNLIKELY(t->mix != 0))
-        hash = (hash ^ (hash >> 32)) * t->mix;
-    return (uint32_t)(hash >> t->shift);
+    return ircache__slot_start(hash, t->mix, t->shift);
 }
 
 /* The hash of key[0..len) in table t. short_keys as for ircache__key_hash. */
