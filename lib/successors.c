@@ -277,14 +277,18 @@ void ircache__succ_remove(ircache *c, ircache__node *parent, ircache__node *chil
         atomic_store_explicit(&parent->succ, 0, memory_order_release);
         return;
     }
-    uint32_t i = ircache__succ_start(
+    uint32_t start = ircache__succ_start(
         t, ircache__succ_hash(t, ircache__node_key(child), ircache__node_key_len(child), 0));
+    uint32_t i = start;
     for (;; i++) {
         ircache__slot v = atomic_load_explicit(&t->slots[i & t->mask], memory_order_relaxed);
         if (v != IRCACHE__SLOT_TOMBSTONE && ircache__slot_node(v) == child)
             break;
     }
     atomic_store_explicit(&t->slots[i & t->mask], IRCACHE__SLOT_TOMBSTONE, memory_order_release);
+    /* As table_place_hashed counted it: a table that only churns is not
+     * taken for a crowded one (crowded_since). */
+    t->displaced -= i != start;
     if (--t->live > 1)
         return;
     /* Back to the direct form: the table goes once no reader can see it. */

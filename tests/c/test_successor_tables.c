@@ -209,11 +209,68 @@ static void keys_made_to_collide_get_a_seeded_table(void)
     ircache_free(c);
 }
 
+/* How many of t's entries sit beyond their first slot, counted afresh. */
+static uint32_t displaced_now(const ircache__succ_table *t)
+{
+    uint32_t displaced = 0;
+    for (uint32_t j = 0; j <= t->mask; j++) {
+        ircache__slot v = atomic_load_explicit(&t->slots[j], memory_order_relaxed);
+        if (v == IRCACHE__SLOT_EMPTY || v == IRCACHE__SLOT_TOMBSTONE)
+            continue;
+        const ircache__node *n = ircache__slot_node(v);
+        uint64_t hash = ircache__succ_hash(t, ircache__node_key(n), ircache__node_key_len(n), 0);
+        displaced += (ircache__succ_start(t, hash) & t->mask) != j;
+    }
+    return displaced;
+}
+
+static stepped_key random_looking_key(uint32_t i)
+{
+    stepped_key k = {ircache__mix(i, IRCACHE__HASH_K1), ircache__mix(i, IRCACHE__HASH_K2)};
+    return k;
+}
+
+/* A table counts its displaced entries to tell when later keys crowded it
+ * (crowded_since); entries evicted from it leave that count, or a table
+ * that only churns would be taken for a crowded one and rebuilt, mixing,
+ * once per rebuild. Random-looking keys, about 6% of them displaced,
+ * through a cache bounded to a quarter of them. */
+#define CHURNED_KEYS 8192u
+
+static void an_evicted_entry_leaves_the_displaced_count(void)
+{
+    static uint32_t churned[CHURNED_KEYS];
+    ircache *c = ircache_new();
+    REQUIRE(c != NULL);
+    REQUIRE(ircache_set_max_nodes(c, CHURNED_KEYS / 4) == 0);
+    uint32_t checked = 0, displaced_seen = 0;
+    for (uint32_t i = 0; i < CHURNED_KEYS; i++) {
+        stepped_key k = random_looking_key(i);
+        churned[i] = i;
+        REQUIRE(ircache_insert(c, &k, sizeof k, "op", &churned[i], NULL) == 0);
+        ircache_mark_step(c);
+        if (i % 256 == 255) {
+            const ircache__succ_table *t = root_table(c);
+            REQUIRE(t != NULL);
+            uint32_t now = displaced_now(t);
+            CHECK_MSG(t->displaced == now, "after %u inserts: %u counted, %u displaced", i + 1, t->displaced, now);
+            checked++;
+            displaced_seen += now > 0;
+        }
+    }
+    ircache_stats stats;
+    REQUIRE(ircache_get_stats(c, &stats) == 0);
+    CHECK(stats.evictions >= CHURNED_KEYS / 2); /* it churned */
+    CHECK(displaced_seen > checked / 2);        /* with displaced entries to count */
+    ircache_free(c);
+}
+
 int main(void)
 {
     RUN(keys_that_differ_by_a_counter_are_never_displaced);
     RUN(no_layout_of_stepping_fields_crowds_a_table);
     RUN(a_table_crowded_after_it_was_built_mixes);
     RUN(keys_made_to_collide_get_a_seeded_table);
+    RUN(an_evicted_entry_leaves_the_displaced_count);
     return check_exit_code();
 }
