@@ -79,16 +79,21 @@ static IRCACHE__NOINLINE void *found_in_table(ircache__position *p, ircache__nod
     return ircache__lookup_found(cache_of(p), p, n, 0, NULL, 1);
 }
 
-/* 1 when n's key is the one of key_len bytes (8 to 16) whose first and last
- * words are first and last. */
-static inline int key_words_equal(const ircache__node *n, uint64_t first, uint64_t last, size_t key_len)
+/* 1 when n's key is the one of key_len bytes (4 to 16) whose first and last
+ * words are first and last: of 8 bytes where wide (key_len >= 8), else of
+ * 4 (a constant at the inline call sites). */
+static IRCACHE__ALWAYS_INLINE int key_words_equal(const ircache__node *n, uint64_t first, uint64_t last,
+                                                  size_t key_len, int wide)
 {
     const unsigned char *nk = ircache__node_key(n);
-    return n->key_len == key_len &&
-           ((ircache__load64(nk) ^ first) | (ircache__load64(nk + key_len - 8) ^ last)) == 0;
+    if (n->key_len != key_len)
+        return 0;
+    if (wide)
+        return ((ircache__load64(nk) ^ first) | (ircache__load64(nk + key_len - 8) ^ last)) == 0;
+    return ((ircache__load32(nk) ^ first) | (ircache__load32(nk + key_len - 4) ^ last)) == 0;
 }
 
-/* The probe for a key of 8 to 16 bytes whose first slot did not hold it:
+/* The probe for a key of 4 to 16 bytes whose first slot did not hold it:
  * out of line (the first slot holds 90% of keys: successors.c), but with no
  * new hash and no copy of the key, so that a key one slot further costs a
  * mispredicted branch and little else. It starts at the first slot again,
@@ -110,20 +115,17 @@ static IRCACHE__NOINLINE void *probe_table_words(ircache__position *p, const irc
             n = (ircache__node *)v;
         else
             continue;
-        if (key_words_equal(n, first, last, key_len))
+        if (key_words_equal(n, first, last, key_len, key_len >= 8))
             return found_in_table(p, n);
     }
 }
 
-void *ircache__lookup_in_table_short(ircache__position *p, const ircache__succ_table *t,
-                                     const void *key, size_t key_len)
+/* The lookup of a key of 4 to 16 bytes whose first and last words (as in
+ * key_words_equal) are first and last: the two the hash reads (hash.h)
+ * are the two the key comparison needs, loaded once. */
+static IRCACHE__ALWAYS_INLINE void *lookup_table_words(ircache__position *p, const ircache__succ_table *t,
+                                                       uint64_t first, uint64_t last, size_t key_len, int wide)
 {
-    if (IRCACHE__UNLIKELY(key_len < 8))
-        return ircache__lookup_probing(cache_of(p), p, t, key, (uint32_t)key_len);
-    /* Keys of 8 to 16 bytes, the usual: the two words the hash reads are
-     * the two the key comparison needs, loaded once. */
-    const unsigned char *k = key;
-    uint64_t first = ircache__load64(k), last = ircache__load64(k + key_len - 8);
     /* Linear only: a seeded table's k1 and k2 are 0, so this reads its
      * slot 0, whose key comparison fails (or finds the key: as good), and
      * the probe hashes with the seed. No branch on the way to the slot. */
@@ -131,10 +133,30 @@ void *ircache__lookup_in_table_short(ircache__position *p, const ircache__succ_t
     ircache__slot v = atomic_load_explicit(&t->slots[ircache__succ_start(t, hash) & t->mask], memory_order_acquire);
     if (IRCACHE__LIKELY(ircache__slot_tag_matches(v, ircache__slot_tag(hash)))) {
         ircache__node *n = ircache__slot_tagged_node(v);
-        if (IRCACHE__LIKELY(key_words_equal(n, first, last, key_len)))
+        if (IRCACHE__LIKELY(key_words_equal(n, first, last, key_len, wide)))
             return found_in_table(p, n);
     }
     return probe_table_words(p, t, first, last, key_len, hash);
+}
+
+/* Keys of 4 to 7 bytes (an int32 id) take words of 4 bytes, as the hash
+ * does; shorter ones the general probe. Out of line: inline, its registers
+ * would cost the lookups of longer keys saves and restores. */
+static IRCACHE__NOINLINE void *lookup_in_table_narrow(ircache__position *p, const ircache__succ_table *t,
+                                                      const unsigned char *key, size_t key_len)
+{
+    if (key_len >= 4)
+        return lookup_table_words(p, t, ircache__load32(key), ircache__load32(key + key_len - 4), key_len, 0);
+    return ircache__lookup_probing(cache_of(p), p, t, key, (uint32_t)key_len);
+}
+
+void *ircache__lookup_in_table_short(ircache__position *p, const ircache__succ_table *t,
+                                     const void *key, size_t key_len)
+{
+    const unsigned char *k = key;
+    if (IRCACHE__UNLIKELY(key_len < 8))
+        return lookup_in_table_narrow(p, t, k, key_len);
+    return lookup_table_words(p, t, ircache__load64(k), ircache__load64(k + key_len - 8), key_len, 1);
 }
 
 void *ircache__lookup_in_table_owned(ircache *c, ircache__position *p,

@@ -265,6 +265,74 @@ static void an_evicted_entry_leaves_the_displaced_count(void)
     ircache_free(c);
 }
 
+/* A lookup takes the node in its key's first slot when the slot's tag (16
+ * bits of the hash) is the key's, and compares the key by its first and
+ * last words (lib/lookup.c). Keys that share a slot and a tag and one of
+ * those words are told apart by the other, at each length class of that
+ * comparison: found, in a table of 4 slots (the commonest fork), by
+ * trying values of the bytes outside the shared word. */
+#define MIN_SLOTS 4u /* a node's first table */
+
+static int same_slot_and_tag(const ircache__succ_table *t, const unsigned char *a, const unsigned char *b,
+                             size_t len)
+{
+    uint64_t ha = ircache__succ_hash(t, a, len, 1), hb = ircache__succ_hash(t, b, len, 1); /* len <= 16 */
+    return (ircache__succ_start(t, ha) & t->mask) == (ircache__succ_start(t, hb) & t->mask) &&
+           ircache__slot_tag(ha) == ircache__slot_tag(hb);
+}
+
+/* In `twin`, a copy of `key` with bytes [from, from + n) changed so that it
+ * shares key's slot and tag in t; 0 when none is found. */
+static int find_twin(const ircache__succ_table *t, const unsigned char *key, size_t len, size_t from, size_t n,
+                     unsigned char *twin)
+{
+    for (uint64_t v = 1; v < ((uint64_t)1 << (8 * n)); v++) {
+        memcpy(twin, key, len);
+        for (size_t i = 0; i < n; i++)
+            twin[from + i] ^= (unsigned char)(v >> (8 * i));
+        if (same_slot_and_tag(t, key, twin, len))
+            return 1;
+    }
+    return 0;
+}
+
+static void keys_in_one_slot_with_one_tag_are_told_apart_by_their_bytes(void)
+{
+    /* Length, and the bytes changed: [from, from + n), outside the first
+     * word (of 8 bytes from 8 on, else of 4) or outside the last. */
+    static const struct {
+        size_t len, from, n;
+    } cases[] = {{7, 4, 3}, {7, 0, 3}, {12, 8, 4}, {12, 0, 4}, {16, 8, 4}, {16, 4, 4}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        size_t len = cases[k].len, from = cases[k].from;
+        unsigned char key[16], other[16], twin[16];
+        int payload[3];
+        for (size_t i = 0; i < len; i++) {
+            key[i] = (unsigned char)(i * 37 + 11);
+            other[i] = (unsigned char)(i * 53 + 3);
+        }
+        ircache *c = ircache_new();
+        REQUIRE(c != NULL);
+        REQUIRE(ircache_insert(c, key, len, "key", &payload[0], NULL) == 0);
+        ircache_mark_step(c);
+        REQUIRE(ircache_insert(c, other, len, "other", &payload[1], NULL) == 0);
+        ircache_mark_step(c);
+        const ircache__succ_table *t = root_table(c);
+        REQUIRE(t != NULL && t->mask + 1 == MIN_SLOTS);
+        REQUIRE(find_twin(t, key, len, from, cases[k].n, twin));
+        CHECK_MSG(ircache_lookup(c, twin, len) == NULL, "%zu bytes, %zu changed from %zu: found another key",
+                  len, cases[k].n, from);
+        ircache_mark_step(c);
+        REQUIRE(ircache_insert(c, twin, len, "twin", &payload[2], NULL) == 0);
+        ircache_mark_step(c);
+        CHECK_PTR(ircache_lookup(c, key, len), &payload[0]);
+        ircache_mark_step(c);
+        CHECK_PTR(ircache_lookup(c, twin, len), &payload[2]);
+        ircache_mark_step(c);
+        ircache_free(c);
+    }
+}
+
 int main(void)
 {
     RUN(keys_that_differ_by_a_counter_are_never_displaced);
@@ -272,5 +340,6 @@ int main(void)
     RUN(a_table_crowded_after_it_was_built_mixes);
     RUN(keys_made_to_collide_get_a_seeded_table);
     RUN(an_evicted_entry_leaves_the_displaced_count);
+    RUN(keys_in_one_slot_with_one_tag_are_told_apart_by_their_bytes);
     return check_exit_code();
 }

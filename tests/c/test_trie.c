@@ -108,6 +108,58 @@ static void keys_compare_as_exact_bytes(void)
     ircache_free(c);
 }
 
+/* Lookups among many successors read keys by length class (words of 8
+ * bytes, of 4, bytes; lib/lookup.c): at every length up to 40, a key finds
+ * its own node and no other, whichever byte tells it apart, and a key
+ * with one byte changed, or one byte fewer, finds nothing. */
+#define LONGEST_KEY 40
+
+static void fill_key(unsigned char *key, size_t len, size_t changed, unsigned char flip)
+{
+    for (size_t i = 0; i < len; i++)
+        key[i] = (unsigned char)(len * 31 + i * 7 + 1);
+    if (changed < len)
+        key[changed] ^= flip;
+}
+
+static void keys_of_every_length_find_only_themselves_in_a_table(void)
+{
+    /* Per length: the plain key, then one with each byte changed. */
+    static int payloads[LONGEST_KEY + 1][LONGEST_KEY + 1];
+    unsigned char key[LONGEST_KEY];
+    ircache *c = ircache_new();
+    REQUIRE(c != NULL);
+    for (size_t len = 0; len <= LONGEST_KEY; len++) {
+        for (size_t changed = 0; changed <= len; changed++) {
+            fill_key(key, len, changed, 0x80);
+            REQUIRE(ircache_insert(c, key, len, "k", &payloads[len][changed], NULL) == 0);
+            ircache_mark_step(c);
+        }
+    }
+    unsigned wrong = 0, found_elsewhere = 0;
+    for (size_t len = 0; len <= LONGEST_KEY; len++) {
+        for (size_t changed = 0; changed <= len; changed++) {
+            fill_key(key, len, changed, 0x80);
+            wrong += ircache_lookup(c, key, len) != &payloads[len][changed];
+            ircache_mark_step(c);
+            if (changed < len) {
+                fill_key(key, len, changed, 0x01);
+                found_elsewhere += ircache_lookup(c, key, len) != NULL;
+                ircache_mark_step(c);
+            }
+        }
+        if (len > 1) { /* one byte fewer than 1 is the empty key, a key here */
+            fill_key(key, len, len, 0);
+            found_elsewhere += ircache_lookup(c, key, len - 1) != NULL;
+            ircache_mark_step(c);
+        }
+    }
+    CHECK_INT(wrong, 0);
+    CHECK_INT(found_elsewhere, 0);
+    CHECK_U64(stats_of(c).nodes, (LONGEST_KEY + 1) * (LONGEST_KEY + 2) / 2);
+    ircache_free(c);
+}
+
 static void insert_of_an_existing_key_replaces(void)
 {
     ircache *c = ircache_new();
@@ -458,6 +510,7 @@ int main(void)
     RUN(two_paths_fork_and_are_both_reused);
     RUN(a_miss_leaves_the_position);
     RUN(keys_compare_as_exact_bytes);
+    RUN(keys_of_every_length_find_only_themselves_in_a_table);
     RUN(insert_of_an_existing_key_replaces);
     RUN(hit_count_restarts_on_replacement);
     RUN(op_stats_count_inserts_and_reuse_per_label);
