@@ -247,13 +247,42 @@ inline void encode_key(uint64_t (&key)[2], uint32_t successor)
     key[1] = (uint64_t)successor * 0x9e3779b97f4a7c15u; // its shape
 }
 
-ircache *built_fanout_cache(size_t f, std::vector<Payload> &payloads)
+// How a caller may key its successors: the op's fields as above, a 4-byte
+// id (what a test in C reaches for first), or a 16-byte hash of the op (as
+// a runtime that keys nodes by a 128-bit node hash would: random-looking
+// keys, of which a table displaces about 6%, each a mispredicted branch).
+enum class KeyKind { fields, int32, hashed };
+
+inline uint64_t mix64(uint64_t x)
+{
+    x = (x ^ (x >> 33)) * 0xff51afd7ed558ccdu;
+    x = (x ^ (x >> 33)) * 0xc4ceb9fe1a85ec53u;
+    return x ^ (x >> 33);
+}
+
+// The key of a successor in key[0..), returning its length.
+template <KeyKind kind> inline size_t build_key(uint64_t (&key)[2], uint32_t successor)
+{
+    if (kind == KeyKind::int32) {
+        std::memcpy(key, &successor, sizeof successor);
+        return sizeof successor;
+    }
+    if (kind == KeyKind::hashed) {
+        key[0] = mix64(successor);
+        key[1] = mix64(successor ^ 0x5bd1e995u);
+        return sizeof key;
+    }
+    encode_key(key, successor);
+    return sizeof key;
+}
+
+template <KeyKind kind> ircache *built_fanout_cache(size_t f, std::vector<Payload> &payloads)
 {
     ircache *c = ircache_new();
     for (uint32_t i = 0; i < f; i++) {
         uint64_t key[2];
-        encode_key(key, i);
-        ircache_insert(c, key, sizeof key, "aten::add", &payloads[i], nullptr);
+        size_t len = build_key<kind>(key, i);
+        ircache_insert(c, key, len, "aten::add", &payloads[i], nullptr);
         ircache_mark_step(c);
     }
     return c;
@@ -270,7 +299,7 @@ inline uint64_t xorshift(uint64_t x)
 // Which successor to look up is computed in the loop too, as a test or a
 // runtime would (a counter or a random number modulo the fan-out), rather
 // than read from a list: the key's bytes are stored late.
-double fanout_ours_built(ircache *c, uint32_t f, bool in_order, size_t lookups)
+template <KeyKind kind> double fanout_ours_built(ircache *c, uint32_t f, bool in_order, size_t lookups)
 {
     double start = now_ns();
     size_t misses = 0;
@@ -278,8 +307,8 @@ double fanout_ours_built(ircache *c, uint32_t f, bool in_order, size_t lookups)
     for (size_t i = 0; i < lookups; i++) {
         random = xorshift(random);
         uint64_t key[2];
-        encode_key(key, (uint32_t)((in_order ? i : random) % f));
-        misses += ircache_lookup(c, key, sizeof key) == nullptr;
+        size_t len = build_key<kind>(key, (uint32_t)((in_order ? i : random) % f));
+        misses += ircache_lookup(c, key, len) == nullptr;
         ircache_mark_step(c);
     }
     if (misses != 0)
@@ -523,6 +552,18 @@ ircache *fanout_cache(const FanOut &fo, std::vector<Payload> &payloads)
     return c;
 }
 
+// 4,096 successors keyed as `kind`, looked up at random, against one.
+template <KeyKind kind> void bench_fanout_kind(const Settings &cfg, std::vector<Payload> &payloads, const char *name)
+{
+    ircache *one = built_fanout_cache<kind>(1, payloads), *many = built_fanout_cache<kind>(4096, payloads);
+    size_t n = cfg.fanout_lookups;
+    Pair q = compare(cfg.repeats, [&] { return fanout_ours_built<kind>(many, 4096, false, n); },
+                     [&] { return fanout_ours_built<kind>(one, 1, false, n); });
+    row(name, q, "<= 1.5x", q.ratio <= 1.5);
+    ircache_free(one);
+    ircache_free(many);
+}
+
 void bench_fanout(const Settings &cfg)
 {
     std::vector<Payload> payloads(4096);
@@ -570,19 +611,21 @@ void bench_fanout(const Settings &cfg)
     ircache_free(c);
     // Keys built by the caller at each call, thousands of successors.
     ircache_free(c1);
-    c1 = built_fanout_cache(1, payloads);
+    c1 = built_fanout_cache<KeyKind::fields>(1, payloads);
     for (uint32_t f : {1024, 4096}) {
         for (bool in_order : {false, true}) {
             size_t n = cfg.fanout_lookups;
-            c = built_fanout_cache(f, payloads);
-            q = compare(cfg.repeats, [&] { return fanout_ours_built(c, f, in_order, n); },
-                        [&] { return fanout_ours_built(c1, 1, in_order, n); });
+            c = built_fanout_cache<KeyKind::fields>(f, payloads);
+            q = compare(cfg.repeats, [&] { return fanout_ours_built<KeyKind::fields>(c, f, in_order, n); },
+                        [&] { return fanout_ours_built<KeyKind::fields>(c1, 1, in_order, n); });
             char name[64];
             std::snprintf(name, sizeof name, "built keys: %u %s / 1", f, in_order ? "in order" : "random");
             row(name, q, "<= 1.5x", q.ratio <= 1.5);
             ircache_free(c);
         }
     }
+    bench_fanout_kind<KeyKind::int32>(cfg, payloads, "4-byte ids: 4096 random / 1");
+    bench_fanout_kind<KeyKind::hashed>(cfg, payloads, "hashed keys: 4096 random / 1");
     std::vector<KeyRecord> records(4096);
     for (KeyRecord &r : records)
         encode_key(r.key, 0); // the one successor's key
@@ -591,7 +634,7 @@ void bench_fanout(const Settings &cfg)
     for (const KeyRecord *&s : slots)
         s = &records[pick() % records.size()];
     q = compare(cfg.repeats, [&] { return one_fetched_keys(c1, slots, cfg.fanout_lookups); },
-                [&] { return fanout_ours_built(c1, 1, false, cfg.fanout_lookups); });
+                [&] { return fanout_ours_built<KeyKind::fields>(c1, 1, false, cfg.fanout_lookups); });
     row_note("ref: 1, key behind 2 misses", q, "(what the misses cost: no branch on them)");
     ircache_free(c1);
 }
