@@ -13,6 +13,7 @@ import sys
 import traceback
 import weakref
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, Callable, Dict, FrozenSet, List, Mapping, NoReturn, Optional, Tuple, Union
 
 from ._errors import check, last_error, raise_for
@@ -124,7 +125,11 @@ def _open_handle(ptr: Any, owned: bool, held: _Held) -> Any:
     goes (the TrieCache, or a lookup fetched from it), or at the end of the
     collection in which it goes (see _free_handle)."""
     table_id = _new_table_id()
-    _tables[table_id] = weakref.ref(held, lambda _ref, key=table_id: _tables.pop(key, None))
+
+    def forget_table(_ref: Any, key: int = table_id) -> None:
+        _tables.pop(key, None)
+
+    _tables[table_id] = weakref.ref(held, forget_table)
     handle = lib.ircpy_open(ptr, 1 if owned else 0, table_id)
     if handle == ffi.NULL:
         raise MemoryError("no memory for a cache handle")
@@ -133,18 +138,39 @@ def _open_handle(ptr: Any, owned: bool, held: _Held) -> Any:
     return handle
 
 
-# What a signal handler raised inside a release, by thread, for the
-# package's call that released to raise once the C call returns.
-_raise_after: Dict[int, BaseException] = {}
+# What a signal handler raised inside a release, by thread: the frame of the
+# package's call that released, and the exception, for that call to raise
+# once the C call returns. Another signal's exception may end that call
+# first (between the C call's return and the raise): the entry is then
+# stale, and is dropped rather than raised by a later call.
+_raise_after: Dict[int, Tuple[FrameType, BaseException]] = {}
+
+
+def _on_stack(frame: FrameType, top: Optional[FrameType]) -> bool:
+    """True when frame is top or one of its callers."""
+    while top is not None:
+        if top is frame:
+            return True
+        top = top.f_back
+    return False
 
 
 def _raise_deferred() -> None:
-    """Raises what a signal handler raised inside one of this thread's
-    releases (see _release_raised). Called after the C calls that release,
-    when _raise_after is not empty."""
-    exc = _raise_after.pop(_thread.get_ident(), None)
-    if exc is not None:
-        raise exc
+    """Raises what a signal handler raised inside a release of the calling
+    function's C call (see _release_raised). Called after the C calls that
+    release, when _raise_after is not empty. Drops stale entries: this
+    thread's of a call that has ended, and those of threads that have."""
+    me = sys._getframe(1)
+    ident = _thread.get_ident()
+    entry = _raise_after.get(ident)
+    if entry is not None and entry[0] is me:
+        del _raise_after[ident]
+        raise entry[1]
+    if entry is not None and not _on_stack(entry[0], me):
+        _raise_after.pop(ident, None)
+    running = sys._current_frames()
+    for other in [other for other in _raise_after if other not in running]:
+        _raise_after.pop(other, None)
 
 
 def _drop_released(payload: Any, ctx: Any) -> None:
@@ -172,8 +198,11 @@ def _release_raised(exc_type: Any, exc_value: Any, tb: Any) -> None:
     ident = _thread.get_ident()
     if caller is not None and caller.f_code in _CALLS_THAT_RAISE_AFTER:
         # The first one goes on, as in Python code, where it would have
-        # ended the call; later ones in the same call are dropped.
-        _raise_after.setdefault(ident, exc_value if exc_value is not None else exc_type())
+        # ended the call; later ones in the same call (or in a call that a
+        # release made inside it) are dropped.
+        entry = _raise_after.get(ident)
+        if entry is None or not _on_stack(entry[0], caller):
+            _raise_after[ident] = (caller, exc_value if exc_value is not None else exc_type())
         return
     print("Exception ignored in a release of ircache's objects:", file=sys.stderr)
     traceback.print_exception(exc_type, exc_value, tb)
@@ -416,7 +445,7 @@ class TrieCache:
         # The closure of _bound_lookup over the name lookup, for speed; not
         # over a subclass's own lookup, which self.lookup must call.
         if type(self).lookup is TrieCache.lookup:
-            self.lookup, self._close_lookup = _bound_lookup(self._handle, self._held)
+            self.lookup, self._close_lookup = _bound_lookup(self._handle, self._held)  # type: ignore[method-assign]
         else:
             self._close_lookup = _nothing_to_close
 
@@ -437,8 +466,8 @@ class TrieCache:
         Parameters
         ----------
         key : bytes, bytearray or memoryview
-            Compared byte for byte; a str is a TypeError (no implicit
-            encoding).
+            Compared byte for byte; a str, or a memoryview that is not
+            contiguous, is a TypeError (no implicit encoding or copy).
         """
         # Each instance binds a closure of the same behaviour over this name
         # (see _bound_lookup); this method is what it documents and falls back to.
@@ -453,6 +482,7 @@ class TrieCache:
         Parameters
         ----------
         key : bytes, bytearray or memoryview
+            Contiguous, as for lookup.
         node : object
             Anything but None; kept alive while the cache holds it.
         op : str or bytes, optional

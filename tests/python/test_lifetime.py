@@ -836,6 +836,79 @@ def test_an_exception_a_signal_handler_raises_inside_a_clear_comes_out_of_clear(
     assert cache.stats().nodes == 0
 
 
+def interrupt_a_release_and_then_the_call(monkeypatch, in_release, after_the_c_call):
+    """Makes the next release raise ProgramTimeout(in_release), as a signal handler
+    whose exception lands inside it would, and the next releasing call of the
+    package raise ProgramTimeout(after_the_c_call) just after its C call returns,
+    before it raises what the release deferred: as a second signal landing there
+    would. Deterministic, where timers are not. Nothing here keeps either exception
+    (whose traceback holds the frames it went through)."""
+    import ircache._cache as impl
+
+    real_drop, real_raise = impl._drop_released, impl._raise_deferred
+    pending = [in_release]
+
+    def drop_interrupted(payload, ctx):
+        if pending:
+            raise ProgramTimeout(pending.pop())
+        real_drop(payload, ctx)
+
+    def raise_interrupted():
+        monkeypatch.setattr(impl, "_raise_deferred", real_raise)
+        raise ProgramTimeout(after_the_c_call)
+
+    monkeypatch.setattr(impl, "_drop_released", drop_interrupted)
+    monkeypatch.setattr(impl, "_raise_deferred", raise_interrupted)
+
+
+def test_a_deferred_exception_that_another_one_overtook_is_never_raised_later(cache, monkeypatch):
+    """A signal handler's exception from inside a release waits for the end of the
+    call that released. When a second one ends that call first, the first is stale:
+    it used to stay, and came out of the thread's next call that released, an insert
+    that had stored its node. Now it is dropped; the object still went."""
+    refs = stored_successively(cache, 10)
+    interrupt_a_release_and_then_the_call(monkeypatch, "in a release", "after the C call")
+    with pytest.raises(ProgramTimeout, match="^after the C call$"):
+        cache.clear()
+    collect()
+    assert sum(ref() is not None for ref in refs) == 0
+    cache.insert(b"a", Node(b"a"))
+    cache.mark_step()
+    cache.insert(b"a", Node(b"a"))  # releases: nothing owed comes out here
+    cache.clear()
+    ircache.reset()
+    assert cache.stats().nodes == 0
+
+
+def test_a_stale_deferred_exception_of_an_ended_thread_lets_its_cache_go(monkeypatch):
+    """The stale exception's traceback holds the frames of the call it came from,
+    and so its cache: once the thread has ended, a later call that releases drops
+    it, and the cache can be collected."""
+    caches = []
+
+    def overtaken():
+        cache = ircache.TrieCache()
+        caches.append(weakref.ref(cache))
+        stored_successively(cache, 10)
+        try:
+            cache.clear()
+        except ProgramTimeout:
+            pass
+
+    interrupt_a_release_and_then_the_call(monkeypatch, "in a release", "after the C call")
+    thread = threading.Thread(target=overtaken)
+    thread.start()
+    thread.join()
+    collect()
+    later = ircache.TrieCache()
+    later.insert(b"a", Node(b"a"))
+    later.mark_step()
+    later.insert(b"a", Node(b"a"))  # releases
+    later.close()
+    collect()
+    assert caches and caches[0]() is None
+
+
 @pytest.mark.parametrize("exc_type", SIGNAL_HANDLER_EXCEPTIONS)
 def test_an_exception_inside_a_release_of_a_c_call_is_printed_not_raised_later(default, capsys, exc_type):
     """A C runtime's reset releases Python's objects with no call of the package to
