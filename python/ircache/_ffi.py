@@ -43,18 +43,33 @@ if _override:
     except OSError as exc:
         raise ImportError(f"IRCACHE_LIBRARY={_override!r} cannot be loaded: {exc}") from exc
 
-from ._ircache_cffi import ffi, lib  # noqa: E402  (must follow the preload)
+from ._ircache_cffi import ffi, lib  # type: ignore[import-not-found]  # noqa: E402  (must follow the preload)
 
 if _override_handle is not None:
     try:
         _override_handle.ircache_default.restype = ctypes.c_void_p
     except AttributeError:
         raise ImportError(f"IRCACHE_LIBRARY={_override!r} is not a libircache (no ircache_default)") from None
-    if _override_handle.ircache_default() != int(ffi.cast("uintptr_t", lib.ircache_default())):
+    _theirs = _override_handle.ircache_default()
+    if _theirs != int(ffi.cast("uintptr_t", lib.ircache_default())):
         raise ImportError(
             f"IRCACHE_LIBRARY={_override!r} was loaded, but the extension bound to another "
             "libircache (is that file's SONAME libircache.so.0?)"
         )
+    # A file of another SONAME binds the extension's calls all the same (it
+    # was loaded globally first), but the loader then loaded the packaged
+    # libircache.so.0 too: a second cache for whatever links that name.
+    try:
+        _by_soname = ctypes.CDLL("libircache.so.0", mode=os.RTLD_NOLOAD)
+    except OSError:
+        _by_soname = None
+    if _by_soname is not None:
+        _by_soname.ircache_default.restype = ctypes.c_void_p
+        if _by_soname.ircache_default() != _theirs:
+            raise ImportError(
+                f"IRCACHE_LIBRARY={_override!r} is not the libircache.so.0 the process loaded "
+                "(its SONAME differs): the process would have two caches"
+            )
 
 if lib.ircache_version_number() // 10000 != lib.IRCACHE_VERSION_NUMBER // 10000:
     raise ImportError(

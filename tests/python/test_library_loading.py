@@ -93,3 +93,18 @@ def test_ircache_library_naming_another_library_is_an_import_error():
     out = subprocess.run([sys.executable, "-c", "import ircache"], env=env, capture_output=True, text=True)
     assert out.returncode != 0
     assert "ImportError" in out.stderr and "is not a libircache" in out.stderr
+
+
+def test_ircache_library_naming_a_file_of_another_soname_is_an_import_error(tmp_path):
+    """Such a file takes the extension's calls (it was loaded globally first), but
+    the loader loads the packaged libircache.so.0 too: two caches in the process,
+    one for Python and one for any C runtime that links libircache.so.0."""
+    image = PACKAGED.read_bytes()
+    soname = b"libircache.so.0\0"
+    assert soname in image
+    renamed = tmp_path / "libircache-renamed.so"
+    renamed.write_bytes(image.replace(soname, b"libircachx.so.0\0"))  # same length
+    env = dict(os.environ, IRCACHE_LIBRARY=str(renamed))
+    out = subprocess.run([sys.executable, "-c", "import ircache"], env=env, capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "ImportError" in out.stderr and "SONAME" in out.stderr
