@@ -116,7 +116,7 @@ struct ircache__succ_table {
     uint64_t k1, k2, mix, seed;
     uint32_t used;      /* slots ever filled, tombstones included */
     uint32_t live;
-    uint32_t displaced; /* entries placed beyond their first slot */
+    uint32_t displaced; /* live entries placed beyond their first slot */
     uint32_t bytes;
     ircache__succ_table *retired_next;
     _Atomic ircache__slot slots[];

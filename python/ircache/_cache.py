@@ -10,6 +10,7 @@ import itertools
 import operator
 import os
 import sys
+import threading
 import traceback
 import weakref
 from dataclasses import dataclass
@@ -146,6 +147,24 @@ def _open_handle(ptr: Any, owned: bool, held: _Held) -> Any:
 _raise_after: Dict[int, Tuple[FrameType, BaseException]] = {}
 
 
+class _OwedAtExit:
+    """Kept in a thread's slot of _owing from its first deferred exception:
+    dropped when the thread ends, it drops what the thread still owes (whose
+    traceback holds the frames of a cache). No thread looks at another's."""
+
+    __slots__ = ("ident", "owed")
+
+    def __init__(self, ident: int) -> None:
+        self.ident = ident
+        self.owed = _raise_after  # not looked up as a global at exit
+
+    def __del__(self) -> None:
+        self.owed.pop(self.ident, None)
+
+
+_owing = threading.local()
+
+
 def _on_stack(frame: FrameType, top: Optional[FrameType]) -> bool:
     """True when frame is top or one of its callers."""
     while top is not None:
@@ -158,19 +177,18 @@ def _on_stack(frame: FrameType, top: Optional[FrameType]) -> bool:
 def _raise_deferred() -> None:
     """Raises what a signal handler raised inside a release of the calling
     function's C call (see _release_raised). Called after the C calls that
-    release, when _raise_after is not empty. Drops stale entries: this
-    thread's of a call that has ended, and those of threads that have."""
-    me = sys._getframe(1)
+    release, when _raise_after is not empty; drops this thread's entry
+    instead when the call that owed it has ended."""
     ident = _thread.get_ident()
     entry = _raise_after.get(ident)
-    if entry is not None and entry[0] is me:
+    if entry is None:
+        return  # another thread's
+    me = sys._getframe(1)
+    if entry[0] is me:
         del _raise_after[ident]
         raise entry[1]
-    if entry is not None and not _on_stack(entry[0], me):
+    if not _on_stack(entry[0], me):
         _raise_after.pop(ident, None)
-    running = sys._current_frames()
-    for other in [other for other in _raise_after if other not in running]:
-        _raise_after.pop(other, None)
 
 
 def _drop_released(payload: Any, ctx: Any) -> None:
@@ -203,6 +221,8 @@ def _release_raised(exc_type: Any, exc_value: Any, tb: Any) -> None:
         entry = _raise_after.get(ident)
         if entry is None or not _on_stack(entry[0], caller):
             _raise_after[ident] = (caller, exc_value if exc_value is not None else exc_type())
+            if getattr(_owing, "owed", None) is None:
+                _owing.owed = _OwedAtExit(ident)
         return
     print("Exception ignored in a release of ircache's objects:", file=sys.stderr)
     traceback.print_exception(exc_type, exc_value, tb)
@@ -226,8 +246,11 @@ def _finish_for_the_child() -> None:
     will not finish here: the releases their recoveries held back (see
     _Held.current) go now; a collection of theirs ends here, with the
     handles it deferred (see _free_handle). A fork from this thread's own
-    collection (a finalizer's) goes on with it."""
+    collection (a finalizer's) goes on with it. What those threads owed
+    (_raise_after) nobody will raise."""
     global _collecting, _collecting_thread
+    for other in [other for other in _raise_after if other != _thread.get_ident()]:
+        _raise_after.pop(other, None)
     for ref in list(_tables.values()):
         held = ref()
         if held is not None and held.handle is not None:
@@ -505,9 +528,10 @@ class TrieCache:
         code = _c_insert(self._handle, buf, size, label, ident)
         if code < 0:
             self._held.objects.pop(ident, None)
-            raise_for(code)
         if _raise_after:
-            _raise_deferred()
+            _raise_deferred()  # first: it came first
+        if code < 0:
+            raise_for(code)
 
     def mark_step(self) -> None:
         """Move this thread's position back to the root (the step boundary)."""
@@ -556,9 +580,10 @@ class TrieCache:
             raise TypeError(f"max_nodes must be an int, not {type(value).__name__}") from None
         if value < 0 or value >= 1 << 64:
             raise ValueError(f"max_nodes must be between 0 and 2**64 - 1, not {value}")
-        check(lib.ircache_set_max_nodes(self._live(), value))
+        code = lib.ircache_set_max_nodes(self._live(), value)
         if _raise_after:
-            _raise_deferred()
+            _raise_deferred()  # first: it came first
+        check(code)
 
     @property
     def enabled(self) -> bool:

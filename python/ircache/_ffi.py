@@ -56,20 +56,23 @@ if _override_handle is not None:
             f"IRCACHE_LIBRARY={_override!r} was loaded, but the extension bound to another "
             "libircache (is that file's SONAME libircache.so.0?)"
         )
-    # A file of another SONAME binds the extension's calls all the same (it
-    # was loaded globally first), but the loader then loaded the packaged
-    # libircache.so.0 too: a second cache for whatever links that name.
+    # The file takes the extension's calls (it was loaded globally first),
+    # but the process may hold another libircache.so.0 all the same: the
+    # packaged one, loaded for the extension when the file's SONAME is not
+    # that name, or a copy a host loaded locally before. Whatever links the
+    # name would then have a second cache.
     try:
         _by_soname = ctypes.CDLL("libircache.so.0", mode=os.RTLD_NOLOAD)
-    except OSError:
-        _by_soname = None
-    if _by_soname is not None:
         _by_soname.ircache_default.restype = ctypes.c_void_p
-        if _by_soname.ircache_default() != _theirs:
-            raise ImportError(
-                f"IRCACHE_LIBRARY={_override!r} is not the libircache.so.0 the process loaded "
-                "(its SONAME differs): the process would have two caches"
-            )
+        _two = _by_soname.ircache_default() != _theirs
+    except (OSError, AttributeError):
+        _two = False  # none loaded under that name but the file
+    if _two:
+        raise ImportError(
+            f"IRCACHE_LIBRARY={_override!r} is not the libircache.so.0 the process loaded first "
+            "(a file of another SONAME, or a host loaded another copy): the process would have "
+            "two caches"
+        )
 
 if lib.ircache_version_number() // 10000 != lib.IRCACHE_VERSION_NUMBER // 10000:
     raise ImportError(

@@ -872,19 +872,21 @@ def test_a_deferred_exception_that_another_one_overtook_is_never_raised_later(ca
         cache.clear()
     collect()
     assert sum(ref() is not None for ref in refs) == 0
-    cache.insert(b"a", Node(b"a"))
+    cache.insert(b"a", Node(b"a"))  # the thread's next call that can release: nothing owed comes out
     cache.mark_step()
-    cache.insert(b"a", Node(b"a"))  # releases: nothing owed comes out here
+    cache.insert(b"a", Node(b"a"))
     cache.clear()
     ircache.reset()
     assert cache.stats().nodes == 0
 
 
 def test_a_stale_deferred_exception_of_an_ended_thread_lets_its_cache_go(monkeypatch):
-    """The stale exception's traceback holds the frames of the call it came from,
-    and so its cache: once the thread has ended, a later call that releases drops
-    it, and the cache can be collected."""
-    caches = []
+    """The stale exception's entry holds the frame of the call that owed it, and so
+    its cache: it goes when its thread ends, with no other call needed (another
+    thread never looks at it), and the cache can be collected."""
+    import ircache._cache as impl
+
+    caches, seen = [], []
 
     def overtaken():
         cache = ircache.TrieCache()
@@ -892,21 +894,18 @@ def test_a_stale_deferred_exception_of_an_ended_thread_lets_its_cache_go(monkeyp
         stored_successively(cache, 10)
         try:
             cache.clear()
-        except ProgramTimeout:
-            pass
+        except ProgramTimeout as exc:
+            seen.append(str(exc))
+        seen.append(threading.get_ident() in impl._raise_after)
 
     interrupt_a_release_and_then_the_call(monkeypatch, "in a release", "after the C call")
     thread = threading.Thread(target=overtaken)
     thread.start()
     thread.join()
-    collect()
-    later = ircache.TrieCache()
-    later.insert(b"a", Node(b"a"))
-    later.mark_step()
-    later.insert(b"a", Node(b"a"))  # releases
-    later.close()
+    assert seen == ["after the C call", True]  # it was owed, and stale, until the end
     collect()
     assert caches and caches[0]() is None
+    assert thread.ident not in impl._raise_after
 
 
 @pytest.mark.parametrize("exc_type", SIGNAL_HANDLER_EXCEPTIONS)
