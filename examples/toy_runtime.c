@@ -3,7 +3,8 @@
  * A toy lazy runtime whose IR nodes are reference counted traces the same
  * small training step a few times through the default cache, then prints
  * the statistics, dumps the trie and resets it. It exits non-zero if a node
- * leaked or was dropped twice, so `meson test` keeps the example honest.
+ * leaked (and the sanitized test run catches one dropped twice), so
+ * `meson test` keeps the example honest.
  *
  *   toy_runtime [trie.dot]
  */
@@ -70,7 +71,9 @@ static const ircache_owner nodes = {keep_node, drop_node, NULL};
 static Node *trace_op(const OpKey *key)
 {
     ircache *c = ircache_default();
-    Node *n = ircache_lookup(c, key, sizeof *key); /* retained for us on a hit */
+    /* Only our own nodes hit: the default cache is shared with Python and
+     * other runtimes, whose payloads are not Nodes. Retained for us. */
+    Node *n = ircache_lookup_owned(c, key, sizeof *key, &nodes);
     if (n == NULL) {
         n = build_node(key);
         runtime_node_ref(n); /* the cache's own reference */

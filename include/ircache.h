@@ -239,7 +239,7 @@ IRCACHE_API void *ircache_position_payload(ircache *c, const ircache_owner *owne
  * evicted before the call returns.
  * @param key borrowed, copied into the node; may be NULL only when key_len is 0.
  * @param op  the node's label in dumps and op stats; borrowed and copied; may
- *            be NULL (an empty label). Any bytes are allowed.
+ *            be NULL (an empty label). Any bytes are allowed, up to its NUL.
  * @param payload must not be NULL; owned by the cache on success.
  * @param owner kept (see ircache_owner); may be NULL.
  * @return 0; IRCACHE_EINVAL (bad argument), IRCACHE_ENOMEM, or
@@ -254,7 +254,8 @@ IRCACHE_API int ircache_insert(ircache *c, const void *key, size_t key_len,
 
 /*
  * ircache_mark_step: move the calling thread's position back to the root
- * (the step boundary; PyTorch's ResetCurrent at MarkStep). NULL c: ignored.
+ * (the step boundary; PyTorch's ResetCurrent at MarkStep). NULL c: ignored
+ * (IRCACHE_EINVAL in ircache_last_error()).
  */
 IRCACHE_API void ircache_mark_step(ircache *c);
 
@@ -288,8 +289,8 @@ IRCACHE_API void ircache_clear(ircache *c);
  * split inside an escape or a character; and it crashes laying out a label
  * of 32,768 lines, so past a label's 32,000th line break the others are
  * written as U+2424 (SYMBOL FOR NEWLINE). dot may still refuse to lay out
- * a graph with several labels of a hundred kilobytes (an edge longer than
- * 65,535 points), which it parses.
+ * a graph whose label has a line longer than about 13,000 characters beside
+ * other nodes (an edge longer than 65,535 points), which it parses.
  * The file is written whole or not at all: it is written to a temporary file
  * beside path and renamed over it, so on failure no partial file is left and
  * a file already at path is unchanged. A new file gets mode 0666 less the
@@ -300,8 +301,8 @@ IRCACHE_API void ircache_clear(ircache *c);
  * terminal) is written directly, and so is a file this process has open
  * named as /dev/stdout, /dev/fd/N or /proc/self/fd/N: at its offset, even
  * a regular file, which is then not replaced (a closed one: IRCACHE_EIO,
- * EBADF). Other threads may keep tracing; inserts and clears wait
- * until the dump is done. A dump of more than a megabyte writes from a
+ * EBADF). Other threads may keep tracing; inserts, clears, changes of the
+ * bound and stats wait until the dump is done. A dump of more than a megabyte writes from a
  * helper thread while it formats the rest (every signal blocked there,
  * joined before the call returns; never in a process forked after the
  * library was loaded, nor when a thread cannot be had: the calling thread

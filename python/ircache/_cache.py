@@ -513,6 +513,11 @@ class TrieCache:
 
         Raises
         ------
+        TypeError
+            A key that is not bytes-like, a node of None, an op neither str
+            nor bytes.
+        ValueError
+            A NUL in op, a key of 4 GiB or more, or the cache is closed.
         IRCacheError
             The cache is disabled (``code == ircache.IRCACHE_EDISABLED``).
         MemoryError
