@@ -79,21 +79,41 @@ static IRCACHE__NOINLINE void *found_in_table(ircache__position *p, ircache__nod
     return ircache__lookup_found(cache_of(p), p, n, 0, NULL, 1);
 }
 
-/* 1 when n's key is the one of key_len bytes (4 to 16) whose first and last
- * words are first and last: of 8 bytes where wide (key_len >= 8), else of
- * 4 (a constant at the inline call sites). */
+/* Widths of the words a table lookup compares keys by. */
+#define WORDS_OF_8 8 /* keys of 8 to 16 bytes: their first and last 8 bytes */
+#define WORDS_OF_4 4 /* 4 to 7 bytes: their first and last 4 */
+#define WORD_OF_3 1  /* 1 to 3 bytes: first, middle and last byte in one word */
+
+/* The one word a key of 1 to 3 bytes hashes as (hash.h): its first, middle
+ * and last bytes, which are all its bytes. */
+static inline uint64_t word_of_3(const unsigned char *k, size_t len)
+{
+    return ((uint64_t)k[0] << 16) | ((uint64_t)k[len >> 1] << 8) | k[len - 1];
+}
+
+/* The width for a key of key_len bytes (1 to 16). */
+static inline int width_for(size_t key_len)
+{
+    return key_len >= 8 ? WORDS_OF_8 : key_len >= 4 ? WORDS_OF_4 : WORD_OF_3;
+}
+
+/* 1 when n's key is the one of key_len bytes (1 to 16) whose first and last
+ * words of this width are first and last (a constant at the inline call
+ * sites; for WORD_OF_3, last is 0). */
 static IRCACHE__ALWAYS_INLINE int key_words_equal(const ircache__node *n, uint64_t first, uint64_t last,
-                                                  size_t key_len, int wide)
+                                                  size_t key_len, int width)
 {
     const unsigned char *nk = ircache__node_key(n);
     if (n->key_len != key_len)
         return 0;
-    if (wide)
+    if (width == WORDS_OF_8)
         return ((ircache__load64(nk) ^ first) | (ircache__load64(nk + key_len - 8) ^ last)) == 0;
-    return ((ircache__load32(nk) ^ first) | (ircache__load32(nk + key_len - 4) ^ last)) == 0;
+    if (width == WORDS_OF_4)
+        return ((ircache__load32(nk) ^ first) | (ircache__load32(nk + key_len - 4) ^ last)) == 0;
+    return word_of_3(nk, key_len) == first;
 }
 
-/* The probe for a key of 4 to 16 bytes whose first slot did not hold it:
+/* The probe for a key of 1 to 16 bytes whose first slot did not hold it:
  * out of line (the first slot holds 90% of keys: successors.c), but with no
  * new hash and no copy of the key, so that a key one slot further costs a
  * mispredicted branch and little else. It starts at the first slot again,
@@ -115,16 +135,16 @@ static IRCACHE__NOINLINE void *probe_table_words(ircache__position *p, const irc
             n = (ircache__node *)v;
         else
             continue;
-        if (key_words_equal(n, first, last, key_len, key_len >= 8))
+        if (key_words_equal(n, first, last, key_len, width_for(key_len)))
             return found_in_table(p, n);
     }
 }
 
-/* The lookup of a key of 4 to 16 bytes whose first and last words (as in
+/* The lookup of a key of 1 to 16 bytes whose first and last words (as in
  * key_words_equal) are first and last: the two the hash reads (hash.h)
  * are the two the key comparison needs, loaded once. */
 static IRCACHE__ALWAYS_INLINE void *lookup_table_words(ircache__position *p, const ircache__succ_table *t,
-                                                       uint64_t first, uint64_t last, size_t key_len, int wide)
+                                                       uint64_t first, uint64_t last, size_t key_len, int width)
 {
     /* Linear only: a seeded table's k1 and k2 are 0, so this reads its
      * slot 0, whose key comparison fails (or finds the key: as good), and
@@ -133,20 +153,24 @@ static IRCACHE__ALWAYS_INLINE void *lookup_table_words(ircache__position *p, con
     ircache__slot v = atomic_load_explicit(&t->slots[ircache__succ_start(t, hash) & t->mask], memory_order_acquire);
     if (IRCACHE__LIKELY(ircache__slot_tag_matches(v, ircache__slot_tag(hash)))) {
         ircache__node *n = ircache__slot_tagged_node(v);
-        if (IRCACHE__LIKELY(key_words_equal(n, first, last, key_len, wide)))
+        if (IRCACHE__LIKELY(key_words_equal(n, first, last, key_len, width)))
             return found_in_table(p, n);
     }
     return probe_table_words(p, t, first, last, key_len, hash);
 }
 
 /* Keys of 4 to 7 bytes (an int32 id) take words of 4 bytes, as the hash
- * does; shorter ones the general probe. Out of line: inline, its registers
- * would cost the lookups of longer keys saves and restores. */
+ * does, and keys of 1 to 3 bytes (an int16 id) their one word; the empty
+ * key the general probe. Out of line: inline, its registers would cost the
+ * lookups of longer keys saves and restores. */
 static IRCACHE__NOINLINE void *lookup_in_table_narrow(ircache__position *p, const ircache__succ_table *t,
                                                       const unsigned char *key, size_t key_len)
 {
     if (key_len >= 4)
-        return lookup_table_words(p, t, ircache__load32(key), ircache__load32(key + key_len - 4), key_len, 0);
+        return lookup_table_words(p, t, ircache__load32(key), ircache__load32(key + key_len - 4), key_len,
+                                  WORDS_OF_4);
+    if (key_len > 0)
+        return lookup_table_words(p, t, word_of_3(key, key_len), 0, key_len, WORD_OF_3);
     return ircache__lookup_probing(cache_of(p), p, t, key, (uint32_t)key_len);
 }
 
@@ -156,7 +180,7 @@ void *ircache__lookup_in_table_short(ircache__position *p, const ircache__succ_t
     const unsigned char *k = key;
     if (IRCACHE__UNLIKELY(key_len < 8))
         return lookup_in_table_narrow(p, t, k, key_len);
-    return lookup_table_words(p, t, ircache__load64(k), ircache__load64(k + key_len - 8), key_len, 1);
+    return lookup_table_words(p, t, ircache__load64(k), ircache__load64(k + key_len - 8), key_len, WORDS_OF_8);
 }
 
 void *ircache__lookup_in_table_owned(ircache *c, ircache__position *p,

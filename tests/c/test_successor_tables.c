@@ -333,6 +333,58 @@ static void keys_in_one_slot_with_one_tag_are_told_apart_by_their_bytes(void)
     }
 }
 
+/* Keys of 1 to 3 bytes are compared as one word of their bytes: two keys
+ * of 3 bytes with the same first byte in one slot with one tag (found
+ * among the 65,536 such keys, as pairs meet in 18 bits) are told apart. */
+static void three_byte_keys_in_one_slot_with_one_tag_are_told_apart(void)
+{
+    enum { CANDIDATES = 1 << 16, SIGNATURES = 1 << 18 };
+    static uint32_t seen[SIGNATURES]; /* candidate + 1 by slot and tag */
+    static const unsigned char a[3] = {'a', 'b', 'c'}, b[3] = {'x', 'y', 'z'};
+    int payload[3];
+    ircache *c = ircache_new();
+    REQUIRE(c != NULL);
+    REQUIRE(ircache_insert(c, a, 3, "a", &payload[0], NULL) == 0);
+    ircache_mark_step(c);
+    REQUIRE(ircache_insert(c, b, 3, "b", &payload[1], NULL) == 0);
+    ircache_mark_step(c);
+    const ircache__succ_table *t = root_table(c);
+    REQUIRE(t != NULL && t->mask + 1 == MIN_SLOTS);
+    unsigned char key[3] = {'k', 0, 0}, twin[3] = {'k', 0, 0};
+    int found = 0;
+    memset(seen, 0, sizeof seen);
+    for (uint32_t v = 0; v < CANDIDATES && !found; v++) {
+        unsigned char k[3] = {'k', (unsigned char)v, (unsigned char)(v >> 8)};
+        uint64_t hash = ircache__succ_hash(t, k, 3, 1);
+        uint32_t slot = ircache__succ_start(t, hash) & t->mask;
+        uint32_t signature = (slot << 16) | (uint32_t)(ircache__slot_tag(hash) >> 48);
+        if (seen[signature] != 0) {
+            uint32_t other = seen[signature] - 1;
+            key[1] = (unsigned char)other;
+            key[2] = (unsigned char)(other >> 8);
+            memcpy(twin, k, 3);
+            found = 1;
+        }
+        seen[signature] = v + 1;
+    }
+    ircache_free(c);
+    REQUIRE(found);
+    /* A table of the same function holding key (and another) now. */
+    c = ircache_new();
+    REQUIRE(c != NULL);
+    REQUIRE(ircache_insert(c, key, 3, "key", &payload[0], NULL) == 0);
+    ircache_mark_step(c);
+    REQUIRE(ircache_insert(c, a, 3, "a", &payload[1], NULL) == 0);
+    ircache_mark_step(c);
+    t = root_table(c);
+    REQUIRE(t != NULL && t->mask + 1 == MIN_SLOTS && same_slot_and_tag(t, key, twin, 3));
+    CHECK_PTR(ircache_lookup(c, twin, 3), NULL);
+    ircache_mark_step(c);
+    CHECK_PTR(ircache_lookup(c, key, 3), &payload[0]);
+    ircache_mark_step(c);
+    ircache_free(c);
+}
+
 int main(void)
 {
     RUN(keys_that_differ_by_a_counter_are_never_displaced);
@@ -341,5 +393,6 @@ int main(void)
     RUN(keys_made_to_collide_get_a_seeded_table);
     RUN(an_evicted_entry_leaves_the_displaced_count);
     RUN(keys_in_one_slot_with_one_tag_are_told_apart_by_their_bytes);
+    RUN(three_byte_keys_in_one_slot_with_one_tag_are_told_apart);
     return check_exit_code();
 }
