@@ -27,6 +27,18 @@ static const uint64_t top_bits_multipliers[] = {1, 0xbf58476d1ce4e5b9ull, 0x94d0
 #define CHOICE_MIXING TOP_BITS_CHOICES
 #define CHOICE_SEEDED (TOP_BITS_CHOICES + 1)
 
+/* What a choice multiplies the hash by K1, K2 by (1 but for the top-bits
+ * choices), and its tables' mix (successors.h: 0 but for mixing). */
+static uint64_t multiplier_of(size_t choice)
+{
+    return choice < TOP_BITS_CHOICES ? top_bits_multipliers[choice] : 1;
+}
+
+static uint64_t mix_of(size_t choice)
+{
+    return choice == CHOICE_MIXING ? MIXING_MULTIPLIER : 0;
+}
+
 /* 64 - log2(capacity): the hash bits a table of capacity slots drops. */
 static unsigned shift_for(uint32_t capacity)
 {
@@ -46,12 +58,12 @@ static ircache__succ_table *table_new(ircache *c, uint32_t capacity, size_t choi
         return NULL;
     t->mask = capacity - 1;
     t->shift = shift_for(capacity);
-    uint64_t m = choice < TOP_BITS_CHOICES ? top_bits_multipliers[choice] : 1;
+    uint64_t m = multiplier_of(choice);
     /* The top bits of (hash by K1, K2) * m are those of the hash by K1 * m,
      * K2 * m: one multiply less on the way to the slot. */
     t->k1 = choice == CHOICE_SEEDED ? 0 : IRCACHE__HASH_K1 * m; /* lookup.c reads slot 0 */
     t->k2 = choice == CHOICE_SEEDED ? 0 : IRCACHE__HASH_K2 * m;
-    t->mix = choice == CHOICE_MIXING ? MIXING_MULTIPLIER : 0;
+    t->mix = mix_of(choice);
     t->seed = choice == CHOICE_SEEDED ? c->hash_seed : 0;
     t->bytes = (uint32_t)bytes;
     c->table_bytes += bytes;
@@ -145,8 +157,7 @@ static uint32_t displaced_under(const uint64_t *hash, uint32_t n, uint32_t mask,
     /* Stops once the table is crowded: keys that all collide would take
      * time quadratic in their number to place. */
     for (uint32_t k = 0; k < n && !crowded(displaced, n); k++) {
-        uint64_t h = choice < TOP_BITS_CHOICES ? hash[k] * top_bits_multipliers[choice] : hash[k];
-        uint32_t start = ircache__slot_start(h, choice == CHOICE_MIXING ? MIXING_MULTIPLIER : 0, shift) & mask;
+        uint32_t start = ircache__slot_start(hash[k] * multiplier_of(choice), mix_of(choice), shift) & mask;
         uint32_t i = start;
         while (occupied[i / 64] >> (i % 64) & 1)
             i = (i + 1) & mask;
@@ -211,7 +222,7 @@ static ircache__succ_table *table_rebuilt(ircache *c, const ircache__succ_table 
     t = table_new(c, capacity, choice);
     if (t == NULL)
         goto out;
-    uint64_t m = choice < TOP_BITS_CHOICES ? top_bits_multipliers[choice] : 1;
+    uint64_t m = multiplier_of(choice);
     for (uint32_t k = 0; k < n; k++) {
         if (choice == CHOICE_SEEDED)
             table_place(t, nodes[k]);
@@ -245,15 +256,15 @@ int ircache__succ_reserve(ircache *c, ircache__node *parent)
         publish_table(parent, t);
         return 0;
     }
-    int crowded = crowded_since(t);
-    if (!crowded && within_load((uint64_t)t->used + 1, (uint64_t)t->mask + 1))
+    int crowded = crowded_since(t), fits = within_load((uint64_t)t->used + 1, (uint64_t)t->mask + 1);
+    if (!crowded && fits)
         return 0;
     uint32_t capacity = capacity_for(t->live);
     if (capacity == 0)
         return IRCACHE_ENOMEM;
     ircache__succ_table *rebuilt = table_rebuilt(c, t, capacity, !crowded);
     if (rebuilt == NULL)
-        return crowded && within_load((uint64_t)t->used + 1, (uint64_t)t->mask + 1) ? 0 : IRCACHE_ENOMEM;
+        return crowded && fits ? 0 : IRCACHE_ENOMEM;
     publish_table(parent, rebuilt);
     ircache__retire_table(c, t);
     return 0;
