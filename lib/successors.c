@@ -260,10 +260,8 @@ int ircache__succ_reserve(ircache *c, ircache__node *parent)
     if (!crowded && fits)
         return 0;
     uint32_t capacity = capacity_for(t->live);
-    if (capacity == 0)
-        return IRCACHE_ENOMEM;
-    ircache__succ_table *rebuilt = table_rebuilt(c, t, capacity, !crowded);
-    if (rebuilt == NULL)
+    ircache__succ_table *rebuilt = capacity != 0 ? table_rebuilt(c, t, capacity, !crowded) : NULL;
+    if (rebuilt == NULL) /* a crowded table with room left still takes one more */
         return crowded && fits ? 0 : IRCACHE_ENOMEM;
     publish_table(parent, rebuilt);
     ircache__retire_table(c, t);
