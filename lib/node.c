@@ -3,6 +3,8 @@
 
 #include "alloc.h"
 
+#include <stdlib.h>
+
 struct ircache__slab {
     ircache__slab *next;
     ircache__slab *prev;
@@ -23,7 +25,8 @@ static size_t key_class(uint32_t key_len)
     return ((size_t)key_len + 7u) / 8u;
 }
 
-static ircache__slab *slab_new(ircache__node_store *s, size_t slot_size, size_t capacity)
+/* A new slab at the head of *list. */
+static ircache__slab *slab_new(ircache__node_store *s, ircache__slab **list, size_t slot_size, size_t capacity)
 {
     size_t bytes = offsetof(ircache__slab, slots) + slot_size * capacity;
     ircache__slab *slab = ircache__aligned_alloc(64, bytes);
@@ -34,20 +37,20 @@ static ircache__slab *slab_new(ircache__node_store *s, size_t slot_size, size_t 
     slab->used = 0;
     slab->bytes = (bytes + 63u) / 64u * 64u;
     slab->prev = NULL;
-    slab->next = s->slabs;
-    if (s->slabs != NULL)
-        s->slabs->prev = slab;
-    s->slabs = slab;
+    slab->next = *list;
+    if (*list != NULL)
+        (*list)->prev = slab;
+    *list = slab;
     s->bytes += slab->bytes;
     return slab;
 }
 
-static void slab_unlink_and_free(ircache__node_store *s, ircache__slab *slab)
+static void slab_unlink_and_free(ircache__node_store *s, ircache__slab **list, ircache__slab *slab)
 {
     if (slab->prev != NULL)
         slab->prev->next = slab->next;
     else
-        s->slabs = slab->next;
+        *list = slab->next;
     if (slab->next != NULL)
         slab->next->prev = slab->prev;
     s->bytes -= slab->bytes;
@@ -64,12 +67,104 @@ static ircache__slab *slab_of_large(ircache__node *n)
     return (ircache__slab *)(void *)((unsigned char *)n - offsetof(ircache__slab, slots));
 }
 
+/* Free slots that make a class worth a look for empty slabs: about one
+ * slab of the largest size. */
+#define SWEEP_MIN_FREE 1024u
+
+/* A class left with no node gives its slabs back once it had this many
+ * slots: fewer are little memory, and a class that churns through a few
+ * nodes then keeps its slab rather than allocating it again each time. */
+#define EMPTY_CLASS_MIN 64u
+
+/* A slab of the class being swept, and how many of its slots are free. */
+typedef struct slab_tally {
+    ircache__slab *slab;
+    size_t free;
+} slab_tally;
+
+static int by_address(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const slab_tally *)a)->slab, y = (uintptr_t)((const slab_tally *)b)->slab;
+    return (x > y) - (x < y);
+}
+
+/* The tally of the slab that holds n: the last of the count tallies,
+ * sorted by address, whose slab starts at or before n. */
+static slab_tally *tally_of(slab_tally *t, size_t count, const ircache__node *n)
+{
+    size_t lo = 0, hi = count;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((uintptr_t)t[mid].slab <= (uintptr_t)n)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return &t[lo];
+}
+
+static int all_free(const slab_tally *t)
+{
+    return t->free == t->slab->used;
+}
+
+/* When class c next looks for empty slabs: once its free list has grown
+ * by half since this one (at least SWEEP_MIN_FREE), so that a class whose
+ * free slots lie in slabs that stay in use costs O(log slabs) a free,
+ * amortized; and when the class has no node left (ircache__node_free). */
+static void schedule_sweep(ircache__node_store *s, size_t c)
+{
+    uint64_t kept = s->free_count[c];
+    s->sweep_at[c] = kept + (kept / 2 > SWEEP_MIN_FREE ? kept / 2 : SWEEP_MIN_FREE);
+}
+
+/* Frees the slabs of class c whose every slot is free, and takes their
+ * slots off the free list. Without memory for the tallies it only puts
+ * the next look off. */
+static IRCACHE__NOINLINE void sweep_class(ircache__node_store *s, size_t c)
+{
+    size_t count = 0;
+    for (ircache__slab *slab = s->slabs[c]; slab != NULL; slab = slab->next)
+        count++;
+    slab_tally *t = ircache__malloc(count * sizeof *t);
+    if (t == NULL) {
+        schedule_sweep(s, c);
+        return;
+    }
+    count = 0;
+    for (ircache__slab *slab = s->slabs[c]; slab != NULL; slab = slab->next)
+        t[count++] = (slab_tally){slab, 0};
+    qsort(t, count, sizeof *t, by_address);
+    for (ircache__node *n = s->free_slots[c]; n != NULL; n = n->parent)
+        tally_of(t, count, n)->free++;
+    ircache__node **link = &s->free_slots[c];
+    for (ircache__node *n = *link; n != NULL; n = n->parent) {
+        if (!all_free(tally_of(t, count, n))) {
+            *link = n;
+            link = &n->parent;
+        } else {
+            s->free_count[c]--;
+        }
+    }
+    *link = NULL;
+    for (size_t i = 0; i < count; i++) {
+        if (!all_free(&t[i]))
+            continue;
+        if (s->carving[c] == t[i].slab)
+            s->carving[c] = NULL;
+        s->carved[c] -= t[i].slab->used;
+        slab_unlink_and_free(s, &s->slabs[c], t[i].slab);
+    }
+    ircache__free(t);
+    schedule_sweep(s, c);
+}
+
 ircache__node *ircache__node_alloc(ircache__node_store *s, uint32_t key_len)
 {
     size_t slot_size = sizeof(ircache__node) + key_class(key_len) * 8u;
     ircache__node *n;
     if (key_len > IRCACHE__SMALL_KEY_MAX) {
-        ircache__slab *slab = slab_new(s, slot_size, 1);
+        ircache__slab *slab = slab_new(s, &s->large, slot_size, 1);
         if (slab == NULL)
             return NULL;
         slab->used = 1;
@@ -79,6 +174,7 @@ ircache__node *ircache__node_alloc(ircache__node_store *s, uint32_t key_len)
         n = s->free_slots[c];
         if (n != NULL) {
             s->free_slots[c] = n->parent;
+            s->free_count[c]--;
         } else {
             ircache__slab *slab = s->carving[c];
             if (slab == NULL || slab->used == slab->capacity) {
@@ -87,12 +183,13 @@ ircache__node *ircache__node_alloc(ircache__node_store *s, uint32_t key_len)
                     capacity = SLAB_MAX_BYTES / slot_size;
                 if (capacity < SLAB_FIRST_SLOTS)
                     capacity = SLAB_FIRST_SLOTS;
-                slab = slab_new(s, slot_size, capacity);
+                slab = slab_new(s, &s->slabs[c], slot_size, capacity);
                 if (slab == NULL)
                     return NULL;
                 s->carving[c] = slab;
             }
             n = slot_at(slab, slab->used++);
+            s->carved[c]++;
         }
     }
     atomic_init(&n->kind, NULL);
@@ -106,18 +203,21 @@ void ircache__node_free(ircache__node_store *s, ircache__node *n)
     atomic_store_explicit(&n->kind, NULL, memory_order_relaxed);
     uint32_t key_len = ircache__node_key_len(n);
     if (key_len > IRCACHE__SMALL_KEY_MAX) {
-        slab_unlink_and_free(s, slab_of_large(n));
+        slab_unlink_and_free(s, &s->large, slab_of_large(n));
         return;
     }
     size_t c = key_class(key_len);
     n->parent = s->free_slots[c];
     s->free_slots[c] = n;
+    uint64_t free_now = ++s->free_count[c];
+    if (IRCACHE__UNLIKELY(free_now == s->carved[c] ? free_now >= EMPTY_CLASS_MIN
+                                                   : free_now >= SWEEP_MIN_FREE && free_now >= s->sweep_at[c]))
+        sweep_class(s, c);
 }
 
-void ircache__node_store_visit(const ircache__node_store *s,
-                               void (*visit)(ircache__node *n, void *ctx), void *ctx)
+static void visit_list(ircache__slab *slab, void (*visit)(ircache__node *n, void *ctx), void *ctx)
 {
-    for (ircache__slab *slab = s->slabs; slab != NULL; slab = slab->next) {
+    for (; slab != NULL; slab = slab->next) {
         for (size_t i = 0; i < slab->used; i++) {
             ircache__node *n = slot_at(slab, i);
             if (atomic_load_explicit(&n->kind, memory_order_relaxed) != NULL)
@@ -126,13 +226,27 @@ void ircache__node_store_visit(const ircache__node_store *s,
     }
 }
 
-void ircache__node_store_release(ircache__node_store *s)
+static void free_list(ircache__slab *slab)
 {
-    ircache__slab *slab = s->slabs;
     while (slab != NULL) {
         ircache__slab *next = slab->next;
         ircache__free(slab);
         slab = next;
     }
+}
+
+void ircache__node_store_visit(const ircache__node_store *s,
+                               void (*visit)(ircache__node *n, void *ctx), void *ctx)
+{
+    for (size_t c = 0; c < IRCACHE__NODE_CLASSES; c++)
+        visit_list(s->slabs[c], visit, ctx);
+    visit_list(s->large, visit, ctx);
+}
+
+void ircache__node_store_release(ircache__node_store *s)
+{
+    for (size_t c = 0; c < IRCACHE__NODE_CLASSES; c++)
+        free_list(s->slabs[c]);
+    free_list(s->large);
     memset(s, 0, sizeof *s);
 }

@@ -3,8 +3,8 @@
  * A node is 56 bytes followed by its key bytes. Nodes live in slabs, one
  * size class per key length rounded up to 8 bytes, so that a node costs no
  * allocator header and a clear frees a few slabs instead of every node.
- * Slots of freed nodes are reused only after a grace period (reclaim.h),
- * because lock-free lookups may still be reading them. */
+ * Slots of freed nodes are reused, or their slabs freed, only after a grace
+ * period (reclaim.h), because lock-free lookups may still be reading them. */
 #ifndef IRCACHE_NODE_H
 #define IRCACHE_NODE_H
 
@@ -157,10 +157,16 @@ typedef struct ircache__slab ircache__slab;
 #define IRCACHE__SMALL_KEY_MAX 448u
 #define IRCACHE__NODE_CLASSES (IRCACHE__SMALL_KEY_MAX / 8 + 1)
 
+/* Nodes of each key class (keys of 8 * class bytes or less) live in slabs
+ * of their class, and freed slots go on their class's free list. */
 typedef struct ircache__node_store {
-    ircache__slab *slabs; /* every slab, most recent first */
-    ircache__slab *carving[IRCACHE__NODE_CLASSES];
+    ircache__slab *slabs[IRCACHE__NODE_CLASSES];   /* most recent first */
+    ircache__slab *carving[IRCACHE__NODE_CLASSES]; /* where new slots come from */
     ircache__node *free_slots[IRCACHE__NODE_CLASSES];
+    uint64_t free_count[IRCACHE__NODE_CLASSES];    /* slots on free_slots */
+    uint64_t carved[IRCACHE__NODE_CLASSES];        /* slots handed out by the class's slabs */
+    uint64_t sweep_at[IRCACHE__NODE_CLASSES];      /* free_count that next looks for empty slabs */
+    ircache__slab *large; /* one slab per node whose key is longer */
     uint64_t bytes;       /* memory held by slabs */
 } ircache__node_store;
 
@@ -169,7 +175,10 @@ typedef struct ircache__node_store {
 ircache__node *ircache__node_alloc(ircache__node_store *s, uint32_t key_len);
 
 /* Returns n's slot to the store. The caller has made sure no reader can
- * still see n (a grace period has passed since n was unlinked). */
+ * still see n (a grace period has passed since n was unlinked). Slabs whose
+ * every slot is free go back to the allocator now and then, so that the
+ * store follows the nodes held rather than the most there ever were of
+ * each key class. */
 void ircache__node_free(ircache__node_store *s, ircache__node *n);
 
 /* Calls visit(n, ctx) for every live node in the store, in no order. */
