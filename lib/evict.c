@@ -274,11 +274,12 @@ void ircache__evict(ircache *c, const ircache__position *self, ircache__dead_lis
         size_t unlinked = 0;
         while (c->nodes > max && evict_round(c, self, dead, (size_t)(c->nodes - max), &held, &unlinked) > 0)
             ;
-        /* A lookup may have read a victim's address just before its unlink:
-         * the slots are reused (by the graves) only after it is done. Each
-         * round's grace period already covered the rounds before it. */
-        if (unlinked > 0)
-            ircache__synchronize(c, self);
+        /* A lookup may have read a victim's address just before its unlink.
+         * It sees the victim hidden (marked before the round's grace
+         * period), so the payload may go now; but the slot may not be
+         * reused until that lookup is over: the next grace period frees it,
+         * which is usually the next eviction's first. */
+        dead->unsettled |= unlinked > 0;
     }
     for (size_t i = 0; i < held; i++)
         push_entry(c, c->lru_held[i]);

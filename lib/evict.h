@@ -25,15 +25,19 @@ int ircache__lru_rebuild(ircache *c, uint64_t max_nodes);
 void ircache__lru_forget_all(ircache *c);
 
 /* Nodes unlinked under the lock, chained through their parent field in the
- * order they went, waiting for their releases. */
+ * order they went, waiting for their releases. unsettled: other threads'
+ * lookups that began before the unlink may still be reading them, so that
+ * their slots wait for the next grace period (ircache__node_free_later). */
 typedef struct ircache__dead_list {
     ircache__node *head, **tail;
+    int unsettled;
 } ircache__dead_list;
 
 static inline void ircache__dead_list_init(ircache__dead_list *d)
 {
     d->head = NULL;
     d->tail = &d->head;
+    d->unsettled = 0;
 }
 
 /* Evicts least recently used leaves while the cache is over its bound,

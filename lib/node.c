@@ -215,6 +215,24 @@ void ircache__node_free(ircache__node_store *s, ircache__node *n)
         sweep_class(s, c);
 }
 
+void ircache__node_free_later(ircache__node_store *s, ircache__node *n)
+{
+    atomic_store_explicit(&n->kind, NULL, memory_order_relaxed);
+    n->parent = s->unlinked;
+    s->unlinked = n;
+}
+
+void ircache__node_free_unlinked(ircache__node_store *s)
+{
+    ircache__node *n = s->unlinked;
+    s->unlinked = NULL;
+    while (n != NULL) {
+        ircache__node *next = n->parent;
+        ircache__node_free(s, n);
+        n = next;
+    }
+}
+
 static void visit_list(ircache__slab *slab, void (*visit)(ircache__node *n, void *ctx), void *ctx)
 {
     for (; slab != NULL; slab = slab->next) {

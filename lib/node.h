@@ -167,6 +167,7 @@ typedef struct ircache__node_store {
     uint64_t carved[IRCACHE__NODE_CLASSES];        /* slots handed out by the class's slabs */
     uint64_t sweep_at[IRCACHE__NODE_CLASSES];      /* free_count that next looks for empty slabs */
     ircache__slab *large; /* one slab per node whose key is longer */
+    ircache__node *unlinked; /* freed once a grace period has passed (through parent) */
     uint64_t bytes;       /* memory held by slabs */
 } ircache__node_store;
 
@@ -180,6 +181,16 @@ ircache__node *ircache__node_alloc(ircache__node_store *s, uint32_t key_len);
  * store follows the nodes held rather than the most there ever were of
  * each key class. */
 void ircache__node_free(ircache__node_store *s, ircache__node *n);
+
+/* Hands n to the store to be freed at the next ircache__node_free_unlinked:
+ * for a node unlinked without a grace period since, whose payload is
+ * released already. From now on n is no longer live (the store's visits
+ * skip it). */
+void ircache__node_free_later(ircache__node_store *s, ircache__node *n);
+
+/* ircache__node_free for every node handed to ircache__node_free_later:
+ * the caller has let a grace period pass since then. */
+void ircache__node_free_unlinked(ircache__node_store *s);
 
 /* Calls visit(n, ctx) for every live node in the store, in no order. */
 void ircache__node_store_visit(const ircache__node_store *s,

@@ -84,6 +84,7 @@ void ircache__synchronize(ircache *c, const ircache__position *self)
         }
     }
     ircache__free_retired(c);
+    ircache__node_free_unlinked(&c->store);
 }
 
 void ircache__retire_table(ircache *c, ircache__succ_table *t)

@@ -4,6 +4,15 @@
 #include "alloc.h"
 #include "kinds.h"
 
+/* n's payload is copied out: its slot goes back to the store. */
+static void free_slot(ircache *c, const ircache__grave *g, ircache__node *n)
+{
+    if (g->unsettled)
+        ircache__node_free_later(&c->store, n);
+    else
+        ircache__node_free(&c->store, n);
+}
+
 static void take_batch(ircache *c, ircache__grave *g)
 {
     g->batch_count = 0;
@@ -11,7 +20,7 @@ static void take_batch(ircache *c, ircache__grave *g)
         ircache__node *n = g->dead;
         g->dead = n->parent;
         g->batch[g->batch_count++] = ircache__release_of(n);
-        ircache__node_free(&c->store, n);
+        free_slot(c, g, n);
     }
 }
 
@@ -49,13 +58,14 @@ static void take_rest(ircache *c, ircache__grave *g)
         ircache__node *n = g->dead;
         g->dead = n->parent;
         g->rest[g->rest_count++] = ircache__release_of(n);
-        ircache__node_free(&c->store, n);
+        free_slot(c, g, n);
     }
 }
 
-void ircache__grave_open(ircache *c, ircache__grave *g, ircache__node *dead)
+void ircache__grave_open(ircache *c, ircache__grave *g, const ircache__dead_list *dead)
 {
-    g->dead = dead;
+    g->dead = dead->head;
+    g->unsettled = dead->unsettled;
     g->rest = NULL;
     g->rest_count = 0;
     take_batch(c, g);

@@ -2,8 +2,9 @@
  *
  * Nodes dropped under the lock (eviction) go on a grave: before unlocking,
  * the dropping call copies every payload and owner out of them (a batch on
- * its stack, the rest in an array) and frees their slots, then calls the
- * releases after unlocking, so each release happens once, in that call,
+ * its stack, the rest in an array) and frees their slots (or, where other
+ * threads' lookups may still read them, hands them to the store to free at
+ * the next grace period), then calls the releases after unlocking, so each release happens once, in that call,
  * whatever other threads do meanwhile. Only when that array cannot be
  * allocated do the remaining nodes stay on the grave, to be copied out in
  * batches under the lock again; a clear in between takes those over (they
@@ -12,6 +13,7 @@
 #define IRCACHE_RELEASE_H
 
 #include "cache.h"
+#include "evict.h"
 
 typedef struct ircache__release {
     void *payload;
@@ -28,6 +30,7 @@ typedef struct ircache__grave {
     ircache__release *rest;        /* the releases past the batch, allocated */
     size_t rest_count;
     int registered;                /* linked into the cache's graves (no memory for rest) */
+    int unsettled;                 /* the slots wait for a grace period (ircache__dead_list) */
 } ircache__grave;
 
 /* Under the lock: the release of one payload, to call after unlocking. */
@@ -44,9 +47,9 @@ static inline void ircache__release_call(ircache__release r)
         r.owner->release(r.payload, r.owner->ctx);
 }
 
-/* Under the lock, before unlocking: takes the first batch off g->dead and
+/* Under the lock, before unlocking: takes the first batch off dead and
  * registers g with the cache if nodes remain. */
-void ircache__grave_open(ircache *c, ircache__grave *g, ircache__node *dead);
+void ircache__grave_open(ircache *c, ircache__grave *g, const ircache__dead_list *dead);
 
 /* After unlocking: releases every node of g, relocking between batches. */
 void ircache__grave_close(ircache *c, ircache__grave *g);

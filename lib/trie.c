@@ -157,7 +157,7 @@ int ircache__trie_insert(ircache *c, const void *key, uint32_t key_len, const ch
         ircache__lru_note_leaf(c, n);
     ircache__evict(c, p, &dead);
     maybe_free_retired(c, p);
-    ircache__grave_open(c, &grave, dead.head);
+    ircache__grave_open(c, &grave, &dead);
     ircache__settle_end(c, settled);
     ircache__unlock(c);
     if (old.payload != NULL || grave.batch_count != 0) {
@@ -334,7 +334,7 @@ int ircache__trie_set_max_nodes(ircache *c, uint64_t max_nodes)
     }
     atomic_store_explicit(&c->max_nodes, max_nodes, memory_order_relaxed);
     ircache__evict(c, self, &dead);
-    ircache__grave_open(c, &grave, dead.head);
+    ircache__grave_open(c, &grave, &dead);
     ircache__settle_end(c, settled);
     ircache__unlock(c);
     int cancel = ircache__cancel_off();

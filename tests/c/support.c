@@ -174,3 +174,38 @@ uint64_t op_reused(ircache *c, const char *op)
             return ops[i].reused;
     return UINT64_MAX;
 }
+
+struct idle_thread {
+    pthread_t thread;
+    pthread_barrier_t barrier;
+    ircache *cache;
+};
+
+static void *idle_main(void *arg)
+{
+    idle_thread *t = arg;
+    if (ircache_lookup(t->cache, KEY("idle")) != NULL)
+        abort(); /* nothing is ever inserted under that key */
+    pthread_barrier_wait(&t->barrier); /* registered */
+    pthread_barrier_wait(&t->barrier); /* idle_stop */
+    return NULL;
+}
+
+idle_thread *idle_start(ircache *c)
+{
+    idle_thread *t = malloc(sizeof *t);
+    REQUIRE(t != NULL);
+    t->cache = c;
+    REQUIRE(pthread_barrier_init(&t->barrier, NULL, 2) == 0);
+    start_thread(&t->thread, idle_main, t);
+    pthread_barrier_wait(&t->barrier);
+    return t;
+}
+
+void idle_stop(idle_thread *t)
+{
+    pthread_barrier_wait(&t->barrier);
+    join_thread(t->thread);
+    pthread_barrier_destroy(&t->barrier);
+    free(t);
+}

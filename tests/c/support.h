@@ -36,6 +36,14 @@ uint64_t op_reused(ircache *c, const char *op);
 void start_thread(pthread_t *t, void *(*fn)(void *), void *arg);
 void join_thread(pthread_t t);
 
+/* A thread that used a cache once (a miss at the root, under a key no test
+ * inserts: it pins nothing) and then waits, registered, until idle_stop:
+ * the cache must then assume lookups of another thread may be in flight. */
+typedef struct idle_thread idle_thread;
+
+idle_thread *idle_start(ircache *c);
+void idle_stop(idle_thread *t);
+
 /* A payload whose owner counts what the cache did with it. */
 typedef struct counted {
     int value;

@@ -100,39 +100,6 @@ static char *dump_text(ircache *c)
 
 /* ---- running a case alone and beside an idle thread -------------------- */
 
-/* A thread that used the cache once (a miss at the root, so it pins
- * nothing) and then waits, registered, until the case is over. */
-typedef struct idle_thread {
-    pthread_t thread;
-    pthread_barrier_t barrier;
-    ircache *cache;
-} idle_thread;
-
-static void *idle_main(void *arg)
-{
-    idle_thread *t = arg;
-    if (ircache_lookup(t->cache, KEY("idle")) != NULL)
-        abort(); /* nothing is ever inserted under that key */
-    pthread_barrier_wait(&t->barrier); /* registered */
-    pthread_barrier_wait(&t->barrier); /* the case is over */
-    return NULL;
-}
-
-static void idle_start(idle_thread *t, ircache *c)
-{
-    t->cache = c;
-    REQUIRE(pthread_barrier_init(&t->barrier, NULL, 2) == 0);
-    REQUIRE(pthread_create(&t->thread, NULL, idle_main, t) == 0);
-    pthread_barrier_wait(&t->barrier);
-}
-
-static void idle_stop(idle_thread *t)
-{
-    pthread_barrier_wait(&t->barrier);
-    REQUIRE(pthread_join(t->thread, NULL) == 0);
-    pthread_barrier_destroy(&t->barrier);
-}
-
 #define MAX_ITEMS 4096
 
 /* A case gets a fresh cache and MAX_ITEMS payloads (values 0..), and returns
@@ -145,13 +112,11 @@ static void run_case(evict_case body, int beside_idle_thread)
     ircache *c = ircache_new();
     REQUIRE(c != NULL);
     counted *items = counted_array(MAX_ITEMS);
-    idle_thread idle;
-    if (beside_idle_thread)
-        idle_start(&idle, c);
+    idle_thread *idle = beside_idle_thread ? idle_start(c) : NULL;
     release_log_count = 0;
     size_t used = body(c, items);
-    if (beside_idle_thread)
-        idle_stop(&idle);
+    if (idle != NULL)
+        idle_stop(idle);
     ircache_free(c);
     long bad = counted_first_not_released_once(items, used);
     CHECK_MSG(bad < 0, "payload %ld was released %d times", bad,
