@@ -108,14 +108,16 @@ static int all_free(const slab_tally *t)
     return t->free == t->slab->used;
 }
 
-/* When class c next looks for empty slabs: once its free list has grown
- * by half since this one (at least SWEEP_MIN_FREE), so that a class whose
- * free slots lie in slabs that stay in use costs O(log slabs) a free,
- * amortized; and when the class has no node left (ircache__node_free). */
-static void schedule_sweep(ircache__node_store *s, size_t c)
+/* 1 when a class's free list of free_now slots, down to low at its lowest
+ * since the last look for empty slabs, is worth another: grown by half
+ * (at least SWEEP_MIN_FREE). A sweep reads all of the class's slabs and
+ * sorts them, so that a free costs O((1 + slabs / SWEEP_MIN_FREE) log
+ * slabs), amortized; a class that empties gives its slabs back at once
+ * besides (ircache__node_free). Measured from the lowest point, slabs
+ * emptied after the list was refilled are not left to a stale mark. */
+static int worth_a_sweep(uint64_t free_now, uint64_t low)
 {
-    uint64_t kept = s->free_count[c];
-    s->sweep_at[c] = kept + (kept / 2 > SWEEP_MIN_FREE ? kept / 2 : SWEEP_MIN_FREE);
+    return free_now >= low + (low / 2 > SWEEP_MIN_FREE ? low / 2 : SWEEP_MIN_FREE);
 }
 
 /* Frees the slabs of class c whose every slot is free, and takes their
@@ -127,10 +129,9 @@ static IRCACHE__NOINLINE void sweep_class(ircache__node_store *s, size_t c)
     for (ircache__slab *slab = s->slabs[c]; slab != NULL; slab = slab->next)
         count++;
     slab_tally *t = ircache__malloc(count * sizeof *t);
-    if (t == NULL) {
-        schedule_sweep(s, c);
+    s->sweep_low[c] = s->free_count[c]; /* with no tallies, only the next look is put off */
+    if (t == NULL)
         return;
-    }
     count = 0;
     for (ircache__slab *slab = s->slabs[c]; slab != NULL; slab = slab->next)
         t[count++] = (slab_tally){slab, 0};
@@ -156,7 +157,7 @@ static IRCACHE__NOINLINE void sweep_class(ircache__node_store *s, size_t c)
         slab_unlink_and_free(s, &s->slabs[c], t[i].slab);
     }
     ircache__free(t);
-    schedule_sweep(s, c);
+    s->sweep_low[c] = s->free_count[c];
 }
 
 ircache__node *ircache__node_alloc(ircache__node_store *s, uint32_t key_len)
@@ -174,7 +175,9 @@ ircache__node *ircache__node_alloc(ircache__node_store *s, uint32_t key_len)
         n = s->free_slots[c];
         if (n != NULL) {
             s->free_slots[c] = n->parent;
-            s->free_count[c]--;
+            uint64_t left = --s->free_count[c];
+            if (left < s->sweep_low[c])
+                s->sweep_low[c] = left;
         } else {
             ircache__slab *slab = s->carving[c];
             if (slab == NULL || slab->used == slab->capacity) {
@@ -211,7 +214,7 @@ void ircache__node_free(ircache__node_store *s, ircache__node *n)
     s->free_slots[c] = n;
     uint64_t free_now = ++s->free_count[c];
     if (IRCACHE__UNLIKELY(free_now == s->carved[c] ? free_now >= EMPTY_CLASS_MIN
-                                                   : free_now >= SWEEP_MIN_FREE && free_now >= s->sweep_at[c]))
+                                                   : worth_a_sweep(free_now, s->sweep_low[c])))
         sweep_class(s, c);
 }
 

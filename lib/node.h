@@ -165,7 +165,7 @@ typedef struct ircache__node_store {
     ircache__node *free_slots[IRCACHE__NODE_CLASSES];
     uint64_t free_count[IRCACHE__NODE_CLASSES];    /* slots on free_slots */
     uint64_t carved[IRCACHE__NODE_CLASSES];        /* slots handed out by the class's slabs */
-    uint64_t sweep_at[IRCACHE__NODE_CLASSES];      /* free_count that next looks for empty slabs */
+    uint64_t sweep_low[IRCACHE__NODE_CLASSES];     /* lowest free_count since the last look for empty slabs */
     ircache__slab *large; /* one slab per node whose key is longer */
     ircache__node *unlinked; /* freed once a grace period has passed (through parent) */
     uint64_t bytes;       /* memory held by slabs */
