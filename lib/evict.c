@@ -65,7 +65,8 @@ static int bounded(const ircache *c)
     return c->lru_bounded;
 }
 
-static int grow_to(ircache *c, size_t capacity)
+/* Moves the heap to arrays of capacity entries (at least lru_count). */
+static int resize_heap(ircache *c, size_t capacity)
 {
     ircache__lru_entry *heap = ircache__malloc(capacity * sizeof *heap);
     ircache__lru_entry *held = ircache__malloc(capacity * sizeof *held);
@@ -88,7 +89,7 @@ int ircache__lru_reserve(ircache *c)
 {
     if (!bounded(c) || c->lru_count < c->lru_capacity)
         return 0;
-    return grow_to(c, c->lru_capacity != 0 ? c->lru_capacity * 2 : 64);
+    return resize_heap(c, c->lru_capacity != 0 ? c->lru_capacity * 2 : 64);
 }
 
 void ircache__lru_note_leaf(ircache *c, ircache__node *n)
@@ -139,7 +140,7 @@ int ircache__lru_rebuild(ircache *c, uint64_t max_nodes)
     if (bounded(c))
         return 0; /* the heap is current */
     ircache__node_store_visit(&c->store, scan_leaf, &scan);
-    if (grow_to(c, scan.leaves + 64) != 0)
+    if (resize_heap(c, scan.leaves + 64) != 0)
         return IRCACHE_ENOMEM;
     c->lru_bounded = 1;
     scan.fill = 1;
@@ -283,4 +284,9 @@ void ircache__evict(ircache *c, const ircache__position *self, ircache__dead_lis
     }
     for (size_t i = 0; i < held; i++)
         push_entry(c, c->lru_held[i]);
+    /* A lowered bound leaves the heap far larger than its entries: give
+     * back all but twice them, past a quarter (so that growing and
+     * shrinking do not alternate). Without memory it stays as it is. */
+    if (c->lru_capacity > 64 && c->lru_count < c->lru_capacity / 4)
+        (void)resize_heap(c, c->lru_count * 2 > 64 ? c->lru_count * 2 : 64);
 }

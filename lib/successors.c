@@ -278,6 +278,29 @@ void ircache__succ_add(ircache__node *parent, ircache__node *child)
     table_place(ircache__succ_as_table(s), child);
 }
 
+/* A table with eight times the slots it would be built with for its
+ * entries is rebuilt at that size, so that a node whose successors were
+ * mostly evicted holds no more than its successors need. Its next growth
+ * is then twice as many successors away, its next shrink seven eighths of
+ * them: each rebuild is paid by as many removals or inserts. Without
+ * memory it stays as it is. */
+static void shrink_if_sparse(ircache *c, ircache__node *parent, ircache__succ_table *t)
+{
+    /* capacity_for gives more than five slots an entry, so that only a
+     * table with more than 42 an entry can shrink: the common case is
+     * ruled out without its loop. */
+    if ((uint64_t)t->live * 42u >= (uint64_t)t->mask + 1u)
+        return;
+    uint32_t capacity = capacity_for(t->live);
+    if (capacity == 0 || (uint64_t)capacity * 8u > (uint64_t)t->mask + 1u)
+        return;
+    ircache__succ_table *smaller = table_rebuilt(c, t, capacity, !crowded_since(t));
+    if (smaller == NULL)
+        return;
+    publish_table(parent, smaller);
+    ircache__retire_table(c, t);
+}
+
 void ircache__succ_remove(ircache *c, ircache__node *parent, ircache__node *child)
 {
     uintptr_t s = atomic_load_explicit(&parent->succ, memory_order_relaxed);
@@ -298,8 +321,10 @@ void ircache__succ_remove(ircache *c, ircache__node *parent, ircache__node *chil
     /* As table_place_hashed counted it: a table that only churns is not
      * taken for a crowded one (crowded_since). */
     t->displaced -= i != start;
-    if (--t->live > 1)
+    if (--t->live > 1) {
+        shrink_if_sparse(c, parent, t);
         return;
+    }
     /* Back to the direct form: the table goes once no reader can see it. */
     ircache__node *last = NULL;
     for (uint32_t j = 0; t->live == 1 && j <= t->mask; j++) {

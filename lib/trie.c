@@ -335,6 +335,11 @@ int ircache__trie_set_max_nodes(ircache *c, uint64_t max_nodes)
     atomic_store_explicit(&c->max_nodes, max_nodes, memory_order_relaxed);
     ircache__evict(c, self, &dead);
     ircache__grave_open(c, &grave, &dead);
+    /* The victims' slots (and the tables they leave) wait for a grace
+     * period: an insert's next eviction gives one, but a lowered bound may
+     * have dropped most of the cache, and lookups alone give none. */
+    if (dead.unsettled || c->retired != NULL)
+        ircache__synchronize(c, self);
     ircache__settle_end(c, settled);
     ircache__unlock(c);
     int cancel = ircache__cancel_off();
