@@ -240,6 +240,8 @@ IRCACHE_API void *ircache_position_payload(ircache *c, const ircache_owner *owne
  * @param key borrowed, copied into the node; may be NULL only when key_len is 0.
  * @param op  the node's label in dumps and op stats; borrowed and copied; may
  *            be NULL (an empty label). Any bytes are allowed, up to its NUL.
+ *            Each distinct label (and owner) is kept until ircache_free(), a
+ *            clear included: name op kinds, not shapes or ids.
  * @param payload must not be NULL; owned by the cache on success.
  * @param owner kept (see ircache_owner); may be NULL.
  * @return 0; IRCACHE_EINVAL (bad argument), IRCACHE_ENOMEM, or
