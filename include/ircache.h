@@ -299,14 +299,15 @@ IRCACHE_API void ircache_clear(ircache *c);
  * umask; a replaced one keeps its mode. A file the caller could not write
  * into (read-only to it) is not replaced either: IRCACHE_EIO, EACCES. A
  * symlink is followed as open() follows it: its target, existing or not,
- * is the file written, and the link stays. A path naming an existing non-regular file (a FIFO, a
- * terminal) is written directly, and so is a file this process has open
- * named as /dev/stdout, /dev/fd/N or /proc/self/fd/N: at its offset, even
- * a regular file, which is then not replaced (a closed one: IRCACHE_EIO,
- * EBADF). Other threads may keep tracing; inserts, clears, changes of the
- * bound and stats wait until the dump is done. A dump of more than a megabyte writes from a
- * helper thread while it formats the rest (every signal blocked there,
- * joined before the call returns; never in a process forked after the
+ * is the file written, and the link stays. A path naming an existing
+ * non-regular file (a FIFO, a terminal) is written directly, and so is a
+ * file this process has open named as /dev/stdout, /dev/fd/N or
+ * /proc/self/fd/N: at its offset, even a regular file, which is then not
+ * replaced (a closed one: IRCACHE_EIO, EBADF). Other threads may keep
+ * tracing; inserts, clears, changes of the bound and stats wait until the
+ * dump is done. A dump of more than a megabyte writes from a helper thread
+ * while it formats the rest (every signal blocked there, joined before the
+ * call returns; never in a process forked after the
  * library was loaded, nor when a thread cannot be had: the calling thread
  * writes then). Either way a write that fails with EPIPE or EFBIG raises
  * SIGPIPE or SIGXFSZ in the calling thread, as its own write would.

@@ -4,10 +4,10 @@
  * the dropping call copies every payload and owner out of them (a batch on
  * its stack, the rest in an array) and frees their slots (or, where other
  * threads' lookups may still read them, hands them to the store to free at
- * the next grace period), then calls the releases after unlocking, so each release happens once, in that call,
- * whatever other threads do meanwhile. Only when that array cannot be
- * allocated do the remaining nodes stay on the grave, to be copied out in
- * batches under the lock again; a clear in between takes those over (they
+ * the next grace period), then calls the releases after unlocking, so each
+ * release happens once, in that call, whatever other threads do meanwhile.
+ * Only when that array cannot be allocated do the remaining nodes stay on
+ * the grave, to be copied out in batches under the lock again; a clear in between takes those over (they
  * are still in the node store, marked DEAD) and releases them itself. */
 #ifndef IRCACHE_RELEASE_H
 #define IRCACHE_RELEASE_H

@@ -241,6 +241,20 @@ static void publish_table(ircache__node *parent, ircache__succ_table *t)
     atomic_store_explicit(&parent->succ, (uintptr_t)t | IRCACHE__SUCC_TABLE_BIT, memory_order_release);
 }
 
+/* Replaces parent's table t by its entries rebuilt at capacity (as
+ * table_rebuilt); t goes once no reader can see it. 0, or -1 when out of
+ * memory (t stays). */
+static int rebuild_table(ircache *c, ircache__node *parent, ircache__succ_table *t, uint32_t capacity,
+                         int may_keep_top_bits)
+{
+    ircache__succ_table *rebuilt = table_rebuilt(c, t, capacity, may_keep_top_bits);
+    if (rebuilt == NULL)
+        return -1;
+    publish_table(parent, rebuilt);
+    ircache__retire_table(c, t);
+    return 0;
+}
+
 int ircache__succ_reserve(ircache *c, ircache__node *parent)
 {
     uintptr_t s = atomic_load_explicit(&parent->succ, memory_order_relaxed);
@@ -260,11 +274,8 @@ int ircache__succ_reserve(ircache *c, ircache__node *parent)
     if (!crowded && fits)
         return 0;
     uint32_t capacity = capacity_for(t->live);
-    ircache__succ_table *rebuilt = capacity != 0 ? table_rebuilt(c, t, capacity, !crowded) : NULL;
-    if (rebuilt == NULL) /* a crowded table with room left still takes one more */
-        return crowded && fits ? 0 : IRCACHE_ENOMEM;
-    publish_table(parent, rebuilt);
-    ircache__retire_table(c, t);
+    if (capacity == 0 || rebuild_table(c, parent, t, capacity, !crowded) != 0)
+        return crowded && fits ? 0 : IRCACHE_ENOMEM; /* a crowded table with room left still takes one more */
     return 0;
 }
 
@@ -292,13 +303,8 @@ static void shrink_if_sparse(ircache *c, ircache__node *parent, ircache__succ_ta
     if ((uint64_t)t->live * 42u >= (uint64_t)t->mask + 1u)
         return;
     uint32_t capacity = capacity_for(t->live);
-    if (capacity == 0 || (uint64_t)capacity * 8u > (uint64_t)t->mask + 1u)
-        return;
-    ircache__succ_table *smaller = table_rebuilt(c, t, capacity, !crowded_since(t));
-    if (smaller == NULL)
-        return;
-    publish_table(parent, smaller);
-    ircache__retire_table(c, t);
+    if (capacity != 0 && (uint64_t)capacity * 8u <= (uint64_t)t->mask + 1u)
+        (void)rebuild_table(c, parent, t, capacity, !crowded_since(t));
 }
 
 void ircache__succ_remove(ircache *c, ircache__node *parent, ircache__node *child)

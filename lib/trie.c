@@ -339,7 +339,7 @@ int ircache__trie_set_max_nodes(ircache *c, uint64_t max_nodes)
      * period: an insert's next eviction gives one, but a lowered bound may
      * have dropped most of the cache, and lookups alone give none. Slots
      * an earlier eviction left waiting go too. */
-    if (dead.unsettled || c->retired != NULL || c->store.unlinked != NULL)
+    if (c->retired != NULL || c->store.unlinked != NULL)
         ircache__synchronize(c, self);
     ircache__settle_end(c, settled);
     ircache__unlock(c);
