@@ -336,17 +336,6 @@ double fanout_ours_listed(ircache *c, const std::vector<Key> &keys, uint32_t f, 
     return (now_ns() - start) / lookups;
 }
 
-// The first f keys of the list as successors of the root, with no owner.
-ircache *listed_fanout_cache(const std::vector<Key> &keys, uint32_t f, std::vector<Payload> &payloads)
-{
-    ircache *c = ircache_new();
-    for (uint32_t i = 0; i < f; i++) {
-        ircache_insert(c, keys[i].bytes, sizeof(Key), "aten::add", &payloads[i], nullptr);
-        ircache_mark_step(c);
-    }
-    return c;
-}
-
 // A reference for the rows above, not a lookup among many: the lookup at
 // one successor, its key read first from a random 72-byte record among
 // 4,096 (288 KiB, as many nodes), through a random slot of a 256 KiB table
@@ -573,11 +562,11 @@ void bench_replay(const Settings &cfg, const char *name)
 }
 
 // Fills a cache of ours with the successors of fo under the root.
-ircache *fanout_cache(const FanOut &fo, std::vector<Payload> &payloads)
+ircache *fanout_cache(const FanOut &fo, std::vector<Payload> &payloads, const ircache_owner *owner = &payload_owner)
 {
     ircache *c = ircache_new();
     for (size_t i = 0; i < fo.keys.size(); i++) {
-        ircache_insert(c, fo.keys[i].bytes, 16, "aten::add", &payloads[i], &payload_owner);
+        ircache_insert(c, fo.keys[i].bytes, 16, "aten::add", &payloads[i], owner);
         ircache_mark_step(c);
     }
     return c;
@@ -658,8 +647,11 @@ void bench_fanout(const Settings &cfg)
     bench_fanout_kind<KeyKind::int32>(cfg, payloads, "4-byte ids: 4096 random / 1");
     bench_fanout_kind<KeyKind::hashed>(cfg, payloads, "hashed keys: 4096 random / 1");
     {
-        std::vector<Key> keys = make_fanout(4096, 0).keys;
-        ircache *one = listed_fanout_cache(keys, 1, payloads), *many = listed_fanout_cache(keys, 4096, payloads);
+        // One successor's key is the list's first (make_fanout), no owner.
+        FanOut listed = make_fanout(4096, 0);
+        const std::vector<Key> &keys = listed.keys;
+        ircache *one = fanout_cache(make_fanout(1, 0), payloads, nullptr);
+        ircache *many = fanout_cache(listed, payloads, nullptr);
         size_t n = cfg.fanout_lookups;
         q = compare(cfg.repeats, [&] { return fanout_ours_listed(many, keys, 4096, n); },
                     [&] { return fanout_ours_listed(one, keys, 1, n); });
