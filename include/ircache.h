@@ -295,7 +295,9 @@ IRCACHE_API void ircache_clear(ircache *c);
  * other nodes (an edge longer than 65,535 points), which it parses.
  * The file is written whole or not at all: it is written to a temporary file
  * beside path and renamed over it, so on failure no partial file is left and
- * a file already at path is unchanged. A new file gets mode 0666 less the
+ * a file already at path is unchanged. Where Linux allows (O_TMPFILE), that
+ * file has no name until it is complete: a process killed while dumping
+ * leaves nothing behind either. A new file gets mode 0666 less the
  * umask; a replaced one keeps its mode. A file the caller could not write
  * into (read-only to it) is not replaced either: IRCACHE_EIO, EACCES. A
  * symlink is followed as open() follows it: its target, existing or not,

@@ -32,17 +32,22 @@ static char *copy_string(const char *s)
     return copy;
 }
 
+#define TEMP_NAME_SIZE (1 + 200 + 1 + 16 + sizeof ".tmp")
+
 /* ".<name>.<tag>.tmp", a name in the target's directory: created and
  * renamed relative to that directory, so that a target path close to
  * PATH_MAX does not make a temporary path too long. */
+static void fill_temp_name(char *temp, const char *name, uint64_t tag)
+{
+    /* Names near NAME_MAX would not fit with the tag: shorten the copy. */
+    snprintf(temp, TEMP_NAME_SIZE, ".%.200s.%016llx.tmp", name, (unsigned long long)tag);
+}
+
 static char *temp_name(const char *name, uint64_t tag)
 {
-    size_t size = 1 + 200 + 1 + 16 + sizeof ".tmp";
-    char *temp = ircache__malloc(size);
-    if (temp == NULL)
-        return NULL;
-    /* Names near NAME_MAX would not fit with the tag: shorten the copy. */
-    snprintf(temp, size, ".%.200s.%016llx.tmp", name, (unsigned long long)tag);
+    char *temp = ircache__malloc(TEMP_NAME_SIZE);
+    if (temp != NULL)
+        fill_temp_name(temp, name, tag);
     return temp;
 }
 
@@ -211,15 +216,66 @@ static int resolve_target(const char *path, char **target, int *open_fd)
     return ENOMEM;
 }
 
+/* Where the kernel has them (O_TMPFILE, and /proc to name the file by its
+ * descriptor), the file is written without a name, and a process killed
+ * meanwhile leaves nothing behind; it gets its temporary name only when
+ * complete, just before the rename (commit). Elsewhere the caller creates
+ * a named one. Returns -1 only when out of memory (nothing opened). */
+static int open_unnamed(ircache__file *f)
+{
+#ifdef O_TMPFILE
+    /* 0666: the kernel applies the umask, as for any new file. */
+    int fd = openat(f->dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return 0; /* a file system without it, or the error to report: the named way says */
+    char by_fd[64];
+    snprintf(by_fd, sizeof by_fd, "/proc/self/fd/%d", fd);
+    if (faccessat(AT_FDCWD, by_fd, F_OK, 0) != 0) {
+        close(fd);
+        return 0;
+    }
+    /* Named at commit, without an allocation there. */
+    f->temp = temp_name(f->target_name, temp_tag(0));
+    if (f->temp == NULL) {
+        close(fd);
+        return -1;
+    }
+    f->fd = fd;
+    f->unnamed = 1;
+#else
+    (void)f;
+#endif
+    return 0;
+}
+
+/* Gives the unnamed file (open_unnamed) its temporary name in the target's
+ * directory. Returns 0 or an errno value. */
+static int name_unnamed(ircache__file *f)
+{
+    char by_fd[64];
+    snprintf(by_fd, sizeof by_fd, "/proc/self/fd/%d", f->fd);
+    for (int attempt = 0; attempt < TEMP_ATTEMPTS; attempt++) {
+        if (attempt > 0)
+            fill_temp_name(f->temp, f->target_name, temp_tag(attempt));
+        if (linkat(AT_FDCWD, by_fd, f->dir_fd, f->temp, AT_SYMLINK_FOLLOW) == 0) {
+            f->unnamed = 0;
+            return 0;
+        }
+        if (errno != EEXIST)
+            return errno;
+    }
+    return EEXIST;
+}
+
 int ircache__file_open(ircache__file *f, const char *path)
 {
     memset(f, 0, sizeof *f);
     f->fd = -1;
     f->dir_fd = -1;
     if (path == NULL)
-        return ircache__fail(IRCACHE_EINVAL, "the path is NULL");
+        return ircache__fail(IRCACHE_EINVAL, "dump: the path is NULL");
     if (path[0] == '\0')
-        return ircache__fail(IRCACHE_EINVAL, "the path is empty");
+        return ircache__fail(IRCACHE_EINVAL, "dump: the path is empty");
     f->shown = path;
     f->buf = ircache__malloc(BUFFER_SIZE);
     if (f->buf == NULL)
@@ -271,7 +327,11 @@ int ircache__file_open(ircache__file *f, const char *path)
             return ircache__fail(IRCACHE_ENOMEM, "no memory for the path '%s'", path);
         return ircache__fail_errno(err, "cannot create a file beside '%s'", path);
     }
-    for (int attempt = 0; attempt < TEMP_ATTEMPTS; attempt++) {
+    if (open_unnamed(f) != 0) {
+        release_names(f);
+        return ircache__fail(IRCACHE_ENOMEM, "no memory for the path '%s'", path);
+    }
+    for (int attempt = 0; f->fd < 0 && attempt < TEMP_ATTEMPTS; attempt++) {
         f->temp = temp_name(f->target_name, temp_tag(attempt));
         if (f->temp == NULL) {
             release_names(f);
@@ -403,7 +463,7 @@ void ircache__file_abort(ircache__file *f)
     stop_writer(f);
     if (f->fd >= 0)
         close(f->fd);
-    if (f->temp != NULL)
+    if (f->temp != NULL && !f->unnamed)
         unlinkat(f->dir_fd, f->temp, 0);
     f->fd = -1;
     release_names(f);
@@ -413,6 +473,8 @@ int ircache__file_commit(ircache__file *f)
 {
     write_out(f);
     int err = f->err;
+    if (err == 0 && f->unnamed)
+        err = name_unnamed(f);
     if (close(f->fd) != 0 && err == 0)
         err = errno;
     f->fd = -1;

@@ -3,7 +3,8 @@
  * Output goes to a new temporary file beside the target, which is renamed
  * over the target only once everything was written and closed without
  * error; any failure removes the temporary file and leaves the target as it
- * was. Paths naming an existing non-regular file (a FIFO, a terminal,
+ * was. Where the system allows, that file has no name until it is
+ * complete, so that a process killed while writing leaves none behind. Paths naming an existing non-regular file (a FIFO, a terminal,
  * /dev/null) are written directly, since they cannot be replaced. */
 #ifndef IRCACHE_ATOMIC_FILE_H
 #define IRCACHE_ATOMIC_FILE_H
@@ -20,6 +21,7 @@ typedef struct ircache__file {
     const char *target_name; /* its last component, in target */
     int dir_fd;        /* target's directory (O_PATH), -1 when direct */
     char *temp;        /* the temporary file's name in dir_fd, NULL when direct */
+    int unnamed;       /* the temporary file has no name yet (O_TMPFILE) */
     const char *shown; /* the caller's path, for messages */
     unsigned char *buf;
     size_t len;

@@ -9,9 +9,12 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -1079,6 +1082,73 @@ static void failed_dump_leaves_no_file_behind(void)
     free(p);
 }
 
+/* 1 when files can be created unnamed in dir (Linux's O_TMPFILE, which
+ * not every file system has). */
+static int unnamed_files_work_in(const char *dir)
+{
+#ifdef O_TMPFILE
+    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        close(fd);
+        return 1;
+    }
+#else
+    (void)dir;
+#endif
+    return 0;
+}
+
+/* A process killed while it writes a dump (here by the SIGXFSZ of its file
+ * size limit, which it does not catch), as a job killed for its memory
+ * would be: the previous file stays as it was, and where the system can
+ * write a file without a name until it is complete, nothing is left beside
+ * it either (a named temporary file of the dump's first bytes was). */
+static void a_dump_killed_midway_leaves_the_directory_as_it_was(void)
+{
+    enum { NODES = 20000 };
+    ircache *c = ircache_new();
+    counted *p = counted_array(NODES);
+    char label[64];
+    for (int i = 0; i < NODES; i++) {
+        snprintf(label, sizeof label, "aten::op_number_%d", i);
+        REQUIRE(ircache_insert(c, &i, sizeof i, label, &p[i], NULL) == 0);
+    }
+    char *dir = make_temp_dir();
+    char *path = path_join(dir, "killed.dot");
+    REQUIRE(write_file(path, "previous dump\n") == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        struct rlimit no_core = {0, 0}, limit;
+        if (setrlimit(RLIMIT_CORE, &no_core) != 0 || getrlimit(RLIMIT_FSIZE, &limit) != 0)
+            _exit(2);
+        limit.rlim_cur = 4096; /* the dump's first write goes past it */
+        if (setrlimit(RLIMIT_FSIZE, &limit) != 0 || signal(SIGXFSZ, SIG_DFL) == SIG_ERR)
+            _exit(2);
+        (void)ircache_dump_dot(c, path);
+        _exit(3); /* not reached */
+    }
+    int status = 0;
+    pid_t waited;
+    while ((waited = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+        ;
+    CHECK(waited == pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ);
+    check_file_is(path, "previous dump\n");
+    if (unnamed_files_work_in(dir))
+        CHECK_INT(count_dir_entries(dir), 1);
+    else
+        fprintf(stderr, "  (no unnamed files in %s: a temporary file may stay)\n", dir);
+    /* The next dump goes through, leaving nothing else. */
+    CHECK_INT(ircache_dump_dot(c, path), 0);
+    if (unnamed_files_work_in(dir))
+        CHECK_INT(count_dir_entries(dir), 1);
+    free(path);
+    remove_temp_dir(dir);
+    ircache_free(c);
+    free(p);
+}
+
 static void dump_through_a_symlink_replaces_its_target(void)
 {
     int payloads[2];
@@ -1307,6 +1377,7 @@ int main(void)
     RUN(dump_replaces_a_file_atomically);
     RUN(new_file_gets_0666_less_the_umask);
     RUN(failed_dump_leaves_no_file_behind);
+    RUN(a_dump_killed_midway_leaves_the_directory_as_it_was);
     RUN(dump_through_a_symlink_replaces_its_target);
     RUN(dump_through_a_dangling_symlink_creates_its_target);
     RUN(dump_to_a_file_this_process_has_open_writes_into_it);

@@ -266,7 +266,9 @@ static void bad_paths_are_refused(void)
     }
     /* ircache_dump() on the default cache: the same rules. */
     CHECK_INT(ircache_dump(NULL), IRCACHE_EINVAL);
+    CHECK_STR(ircache_last_error(), "invalid argument: dump: the path is NULL");
     CHECK_INT(ircache_dump(""), IRCACHE_EINVAL);
+    CHECK_STR(ircache_last_error(), "invalid argument: dump: the path is empty");
     CHECK_INT(ircache_dump(sub), IRCACHE_EIO);
     CHECK_INT(ircache_last_errno(), EISDIR);
     CHECK_INT(ircache_dump(missing), IRCACHE_EIO);
