@@ -27,7 +27,8 @@ static IRCACHE__COLD int bad_key(const ircache *c, const void *key, size_t key_l
         return ircache__fail(IRCACHE_EINVAL, "%s: the cache is NULL", what);
     if (key == NULL && key_len != 0)
         return ircache__fail(IRCACHE_EINVAL, "%s: the key is NULL but its length is %zu", what, key_len);
-    return ircache__fail(IRCACHE_EINVAL, "%s: keys are limited to 4 GiB", what);
+    return ircache__fail(IRCACHE_EINVAL, "%s: the key is %zu bytes; keys must be shorter than 4 GiB", what,
+                         key_len);
 }
 
 IRCACHE_API ircache *ircache_new(void)

@@ -355,7 +355,9 @@ def _key_arg(key: Key) -> Tuple[Any, int]:
     if isinstance(key, (bytes, bytearray, memoryview)):
         try:
             buf = ffi.from_buffer("char[]", key)
-        except (TypeError, ValueError, BufferError) as exc:
+        except ValueError as exc:  # a released memoryview: a bad value, as for bytes(key)
+            raise ValueError(f"key: {exc}") from None
+        except (TypeError, BufferError) as exc:
             raise TypeError(f"key must be a contiguous bytes-like object: {exc}") from None
         return buf, len(buf)
     raise TypeError(f"key must be bytes, bytearray or memoryview, not {type(key).__name__}")
@@ -490,7 +492,8 @@ class TrieCache:
         ----------
         key : bytes, bytearray or memoryview
             Compared byte for byte; a str, or a memoryview that is not
-            contiguous, is a TypeError (no implicit encoding or copy).
+            contiguous, is a TypeError (no implicit encoding or copy); a
+            released memoryview or a key of 4 GiB or more a ValueError.
         """
         # Each instance binds a closure of the same behaviour over this name
         # (see _bound_lookup); this method is what it documents and falls back to.
@@ -517,7 +520,8 @@ class TrieCache:
             A key that is not bytes-like, a node of None, an op neither str
             nor bytes.
         ValueError
-            A NUL in op, a key of 4 GiB or more, or the cache is closed.
+            A NUL in op, a key of 4 GiB or more, a released memoryview, or
+            the cache is closed.
         IRCacheError
             The cache is disabled (``code == ircache.IRCACHE_EDISABLED``).
         MemoryError

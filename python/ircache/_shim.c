@@ -13,9 +13,31 @@
 
 static void _ircpy_release(void *payload, void *ctx); /* extern "Python", below */
 
-/* Cleared when the interpreter exits: a C runtime may drop Python's nodes
- * later, and there is no Python left to tell. */
+/* Cleared when the interpreter's exit begins (the package's atexit hook):
+ * a C runtime may drop Python's nodes later, and there is no Python left
+ * to tell. */
 static _Atomic int ircpy_releasing = 1;
+
+/* Set on the thread that ran that hook, the one exiting the interpreter:
+ * its own releases go on reaching Python until the interpreter finalizes
+ * (an atexit handler that ran after the hook and cleared a cache frees its
+ * objects). Other threads' stop at the hook: Python would end a thread
+ * that enters it during finalization, in the middle of a release. */
+static _Thread_local int ircpy_exiting_here;
+
+/* 1 once the interpreter finalizes (after the atexit handlers). Not in the
+ * limited API cffi compiles against, but exported by every CPython 3. */
+#ifdef Py_PYTHON_H
+#if PY_VERSION_HEX >= 0x030D0000
+PyAPI_FUNC(int) Py_IsFinalizing(void);
+#define ircpy_finalizing() Py_IsFinalizing()
+#else
+PyAPI_FUNC(int) _Py_IsFinalizing(void);
+#define ircpy_finalizing() _Py_IsFinalizing()
+#endif
+#elif !defined(ircpy_finalizing)
+#define ircpy_finalizing() 1 /* C tests without Python: define it to test */
+#endif
 
 /* Payloads, as a growable array. */
 typedef struct ircpy_payloads {
@@ -141,7 +163,7 @@ static void ircpy_register_fork(void)
 
 static void ircpy_release_now(ircpy_cache *h, void *payload)
 {
-    if (atomic_load(&ircpy_releasing))
+    if (atomic_load(&ircpy_releasing) || (ircpy_exiting_here && !ircpy_finalizing()))
         _ircpy_release(payload, (void *)h->table);
 }
 
@@ -320,5 +342,6 @@ static int ircpy_insert(const ircpy_cache *h, const void *key, size_t key_len, c
 
 static void ircpy_stop_releases(void)
 {
+    ircpy_exiting_here = 1;
     atomic_store(&ircpy_releasing, 0);
 }

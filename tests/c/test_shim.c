@@ -35,6 +35,10 @@ static void *failing_realloc(void *p, size_t n)
  * release comes before the recovery has pinned what it was answered. */
 static void *position_payload_then_replace(ircache *c, const ircache_owner *owner);
 
+/* Whether the interpreter is finalizing (after its atexit handlers). */
+static _Atomic int finalizing;
+#define ircpy_finalizing() atomic_load(&finalizing)
+
 #define realloc failing_realloc
 #define ircache_position_payload position_payload_then_replace
 #include "_shim.c"
@@ -305,17 +309,39 @@ static void a_child_forked_during_another_thread_s_recovery_releases_all(void)
 
 /* ---- exit ----------------------------------------------------------------- */
 
-/* After the interpreter began to exit, releases reach no Python. Last: it
- * cannot be undone. */
-static void no_release_reaches_python_after_exit(void)
+/* Exit begins on the thread that runs the package's atexit hook. */
+static void *exit_here(void *arg)
+{
+    (void)arg;
+    ircpy_stop_releases();
+    return NULL;
+}
+
+/* After the interpreter began to exit, releases from other threads (a C
+ * runtime's) reach no Python; those of the exiting thread (the clear of an
+ * atexit handler that runs after the package's hook) do until the
+ * interpreter finalizes. Last: it cannot be undone. */
+static void after_exit_begins_only_the_exiting_thread_s_releases_reach_python(void)
 {
     ircpy_cache *h = ircpy_open(ircache_new(), 1, 1);
     REQUIRE(h != NULL);
-    intptr_t id = new_id();
-    REQUIRE(ircpy_insert(h, KEY, KEY_LEN, "op", id) == 0);
-    ircpy_stop_releases();
+    intptr_t from_another = new_id(), from_atexit = new_id(), finalized = new_id();
+    REQUIRE(ircpy_insert(h, KEY, KEY_LEN, "op", from_another) == 0);
+    pthread_t t;
+    start_thread(&t, exit_here, NULL);
+    join_thread(t);
+    ircache_clear(h->cache); /* this thread did not begin the exit */
+    CHECK_INT(atomic_load(&released_times[from_another]), 0);
+
+    ircpy_stop_releases(); /* now it does */
+    REQUIRE(ircpy_insert(h, KEY, KEY_LEN, "op", from_atexit) == 0);
+    ircache_clear(h->cache);
+    CHECK_INT(atomic_load(&released_times[from_atexit]), 1);
+    atomic_store(&finalizing, 1);
+    REQUIRE(ircpy_insert(h, KEY, KEY_LEN, "op", finalized) == 0);
     ircpy_free(h);
-    CHECK_INT(atomic_load(&released_times[id]), 0);
+    CHECK_INT(atomic_load(&released_times[finalized]), 0);
+    CHECK_INT(atomic_load(&released_times[from_another]), 0);
 }
 
 int main(void)
@@ -324,6 +350,6 @@ int main(void)
     RUN(releases_survive_allocation_failures);
     RUN(an_end_without_a_beginning_changes_nothing);
     RUN(a_child_forked_during_another_thread_s_recovery_releases_all);
-    RUN(no_release_reaches_python_after_exit);
+    RUN(after_exit_begins_only_the_exiting_thread_s_releases_reach_python);
     return check_exit_code();
 }

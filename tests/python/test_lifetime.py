@@ -389,6 +389,42 @@ def test_finalizers_of_a_cycle_may_use_its_cache_before_the_collector_frees_it()
     assert result.stderr == ""
 
 
+CLEARED_AT_EXIT = """
+import atexit, gc, weakref
+
+def clear_at_exit():
+    # Registered before the package's own exit hook, so it runs after it.
+    cache.clear()
+    ircache.reset()
+    gc.collect()
+    print("own", own() is None, "default", default() is None, flush=True)
+
+atexit.register(clear_at_exit)
+import ircache
+
+class Node:
+    pass
+
+cache = ircache.TrieCache()
+node = Node()
+own = weakref.ref(node)
+cache.insert(b"k", node, "op")
+node = Node()
+default = weakref.ref(node)
+ircache.default_cache().insert(b"k", node, "op")
+del node
+"""
+
+
+def test_a_clear_in_a_later_atexit_handler_still_frees_the_objects():
+    # Releases stop when exit begins only for threads outside Python (a C
+    # runtime's): the clear of a handler that runs Python code frees them.
+    result = run_python(CLEARED_AT_EXIT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout == "own True default True\n"
+    assert result.stderr == ""
+
+
 OUTLIVING_LOOKUP = """
 import gc, os
 import ircache

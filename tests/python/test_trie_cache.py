@@ -280,6 +280,19 @@ def test_insert_of_a_key_that_is_not_bytes_like_raises_type_error(cache, key):
     assert cache.stats().nodes == 0
 
 
+def test_a_released_memoryview_key_is_a_value_error_as_for_bytes(cache):
+    # The type is right; its buffer is gone: what bytes(key) raises.
+    key = memoryview(b"abc")
+    key.release()
+    with pytest.raises(ValueError, match="released memoryview"):
+        bytes(key)
+    with pytest.raises(ValueError, match="released memoryview"):
+        cache.insert(key, Node())
+    with pytest.raises(ValueError, match="released memoryview"):
+        cache.lookup(key)
+    assert cache.stats().nodes == 0
+
+
 def test_a_node_of_none_raises_type_error_and_stores_nothing(cache):
     with pytest.raises(TypeError):
         cache.insert(b"a", None)
