@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "ircache.h"
+#include "plain_table.hpp"
 #include "pytorch_style_trie.hpp"
 
 namespace {
@@ -333,6 +334,23 @@ double fanout_ours_listed(ircache *c, const std::vector<Key> &keys, uint32_t f, 
     }
     if (misses != 0)
         std::fprintf(stderr, "listed keys: %zu unexpected misses\n", misses);
+    return (now_ns() - start) / lookups;
+}
+
+// The listed-keys loop through a plain hash table (plain_table.hpp): no
+// per-hit work but the lookup's own.
+double fanout_plain_listed(PlainTable &t, const std::vector<Key> &keys, uint32_t f, size_t lookups)
+{
+    double start = now_ns();
+    size_t misses = 0;
+    uint64_t random = 0x9e3779b97f4a7c15u;
+    for (size_t i = 0; i < lookups; i++) {
+        random = xorshift(random);
+        misses += t.lookup(keys[random % f].bytes, sizeof(Key)) == nullptr;
+        t.mark_step();
+    }
+    if (misses != 0)
+        std::fprintf(stderr, "plain table: %zu unexpected misses\n", misses);
     return (now_ns() - start) / lookups;
 }
 
@@ -658,6 +676,13 @@ void bench_fanout(const Settings &cfg)
         row("listed keys: 4096 random / 1", q, "<= 1.5x", q.ratio <= 1.5);
         ircache_free(one);
         ircache_free(many);
+        PlainTable plain_one(1), plain_many(keys.size());
+        plain_one.insert(keys[0].bytes, &payloads[0]);
+        for (size_t i = 0; i < keys.size(); i++)
+            plain_many.insert(keys[i].bytes, &payloads[i]);
+        q = compare(cfg.repeats, [&] { return fanout_plain_listed(plain_many, keys, 4096, n); },
+                    [&] { return fanout_plain_listed(plain_one, keys, 1, n); });
+        row_note("ref: plain table, listed 4096 / 1", q, "(no per-hit work: plain_table.hpp)");
     }
     std::vector<KeyRecord> records(4096);
     for (KeyRecord &r : records)
