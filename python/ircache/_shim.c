@@ -25,6 +25,11 @@ static _Atomic int ircpy_releasing = 1;
  * that enters it during finalization, in the middle of a release. */
 static _Thread_local int ircpy_exiting_here;
 
+/* Set by the last step of Py_FinalizeEx (Py_AtExit): the interpreter is
+ * gone, and a Py_Initialize after it, which clears the finalizing flag
+ * below, makes a new one that never had these nodes' objects. */
+static _Atomic int ircpy_python_gone;
+
 /* 1 once the interpreter finalizes (after the atexit handlers). Not in the
  * limited API cffi compiles against, but exported by every CPython 3. */
 #ifdef Py_PYTHON_H
@@ -163,7 +168,8 @@ static void ircpy_register_fork(void)
 
 static void ircpy_release_now(ircpy_cache *h, void *payload)
 {
-    if (atomic_load(&ircpy_releasing) || (ircpy_exiting_here && !ircpy_finalizing()))
+    if (atomic_load(&ircpy_releasing) ||
+        (ircpy_exiting_here && !atomic_load(&ircpy_python_gone) && !ircpy_finalizing()))
         _ircpy_release(payload, (void *)h->table);
 }
 
@@ -340,8 +346,19 @@ static int ircpy_insert(const ircpy_cache *h, const void *key, size_t key_len, c
     return ircache_insert(h->cache, key, key_len, op, (void *)id, &h->owner);
 }
 
+static void ircpy_python_is_gone(void)
+{
+    atomic_store(&ircpy_python_gone, 1);
+}
+
 static void ircpy_stop_releases(void)
 {
-    ircpy_exiting_here = 1;
+#ifdef Py_PYTHON_H
+    /* Its table full, the exiting thread gets no exemption either. */
+    if (Py_AtExit(ircpy_python_is_gone) == 0)
+#else
+    (void)ircpy_python_is_gone; /* C tests: no Python to finalize */
+#endif
+        ircpy_exiting_here = 1;
     atomic_store(&ircpy_releasing, 0);
 }
