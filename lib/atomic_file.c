@@ -216,21 +216,72 @@ static int resolve_target(const char *path, char **target, int *open_fd)
     return ENOMEM;
 }
 
-/* Where the kernel has them (O_TMPFILE, and /proc to name the file by its
- * descriptor), the file is written without a name, and a process killed
- * meanwhile leaves nothing behind; it gets its temporary name only when
- * complete, just before the rename (commit). Elsewhere the caller creates
- * a named one. Returns -1 only when out of memory (nothing opened). */
-static int open_unnamed(ircache__file *f)
+/* ---- the temporary file without a name ----------------------------------
+ *
+ * Where the kernel has them (O_TMPFILE, and /proc to name a file by its
+ * descriptor), the temporary file is written without a name, so that a
+ * process killed meanwhile leaves nothing behind; it gets its name only
+ * when complete, just before the rename (commit). Elsewhere it is created
+ * with its name, as it always was. */
+
+/* Set once the kernel or a security policy refused to name such a file:
+ * later dumps create theirs with a name at once. */
+static _Atomic int unnamed_refused;
+
+/* The calling thread's entry for descriptor fd in /proc: its own table,
+ * which /proc/self would not show a thread that unshared it. */
+static void proc_path_of(char *out, size_t size, int fd)
+{
+    snprintf(out, size, "/proc/thread-self/fd/%d", fd);
+}
+
+/* The calling thread's umask, read from /proc (reading it with umask()
+ * would change it for every thread meanwhile). Returns 0, or -1. */
+static int thread_umask(mode_t *mask)
+{
+    int fd = open("/proc/thread-self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char text[4096];
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    text[n] = '\0';
+    const char *line = strstr(text, "\nUmask:");
+    if (line == NULL)
+        return -1;
+    char *end;
+    unsigned long value = strtoul(line + sizeof "\nUmask:" - 1, &end, 8);
+    if (end == line + sizeof "\nUmask:" - 1 || value > 0777)
+        return -1;
+    *mask = (mode_t)value;
+    return 0;
+}
+
+/* Opens f's temporary file without a name, where that works as the named
+ * one would: f->fd stays -1 otherwise. exists: the target exists (its mode
+ * is kept, whatever the umask). Returns -1 only when out of memory. */
+static int open_unnamed(ircache__file *f, int exists)
 {
 #ifdef O_TMPFILE
-    /* 0666: the kernel applies the umask, as for any new file. */
-    int fd = openat(f->dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+    mode_t mask = 0;
+    if (atomic_load_explicit(&unnamed_refused, memory_order_relaxed) || (!exists && thread_umask(&mask) != 0))
+        return 0;
+    /* 0666: the kernel applies the umask, as for any new file. Readable, so
+     * that commit can copy it into a named file if naming it fails. */
+    int fd = openat(f->dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
     if (fd < 0)
         return 0; /* a file system without it, or the error to report: the named way says */
     char by_fd[64];
-    snprintf(by_fd, sizeof by_fd, "/proc/self/fd/%d", fd);
-    if (faccessat(AT_FDCWD, by_fd, F_OK, 0) != 0) {
+    proc_path_of(by_fd, sizeof by_fd, fd);
+    struct stat made;
+    if (faccessat(AT_FDCWD, by_fd, F_OK, 0) != 0 || fstat(fd, &made) != 0 ||
+        (made.st_mode & mask & 0777) != 0) {
+        /* No /proc to name it by; or the umask was not applied: kernels
+         * before 6.0 ignore it for O_TMPFILE on file systems without ACLs,
+         * and a directory's default ACL replaces it. A named file gets what
+         * the kernel gives any new file there. */
         close(fd);
         return 0;
     }
@@ -244,27 +295,78 @@ static int open_unnamed(ircache__file *f)
     f->unnamed = 1;
 #else
     (void)f;
+    (void)exists;
 #endif
     return 0;
 }
 
-/* Gives the unnamed file (open_unnamed) its temporary name in the target's
- * directory. Returns 0 or an errno value. */
+/* Gives the unnamed file its temporary name in the target's directory.
+ * Returns 0 or an errno value (nothing named then). */
 static int name_unnamed(ircache__file *f)
 {
     char by_fd[64];
-    snprintf(by_fd, sizeof by_fd, "/proc/self/fd/%d", f->fd);
+    proc_path_of(by_fd, sizeof by_fd, f->fd);
+    struct stat ours, named;
+    if (fstat(f->fd, &ours) != 0)
+        return errno;
     for (int attempt = 0; attempt < TEMP_ATTEMPTS; attempt++) {
         if (attempt > 0)
             fill_temp_name(f->temp, f->target_name, temp_tag(attempt));
-        if (linkat(AT_FDCWD, by_fd, f->dir_fd, f->temp, AT_SYMLINK_FOLLOW) == 0) {
+        if (linkat(AT_FDCWD, by_fd, f->dir_fd, f->temp, AT_SYMLINK_FOLLOW) != 0) {
+            if (errno == EEXIST)
+                continue;
+            return errno;
+        }
+        /* The name is the file written, not one /proc showed in its place. */
+        if (fstatat(f->dir_fd, f->temp, &named, AT_SYMLINK_NOFOLLOW) == 0 && named.st_dev == ours.st_dev &&
+            named.st_ino == ours.st_ino) {
             f->unnamed = 0;
             return 0;
         }
-        if (errno != EEXIST)
-            return errno;
+        unlinkat(f->dir_fd, f->temp, 0);
+        return ESTALE;
     }
     return EEXIST;
+}
+
+/* Where naming the unnamed file was refused: copies it into a new named
+ * temporary file, which f then holds. Returns 0 or an errno value
+ * (nothing named then). */
+static int copy_to_named(ircache__file *f)
+{
+    int fd = -1;
+    for (int attempt = 0; fd < 0 && attempt < TEMP_ATTEMPTS; attempt++) {
+        fill_temp_name(f->temp, f->target_name, temp_tag(attempt));
+        fd = openat(f->dir_fd, f->temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST)
+            return errno;
+    }
+    if (fd < 0)
+        return EEXIST;
+    int err = 0;
+    if (f->keep_mode >= 0)
+        (void)fchmod(fd, (mode_t)f->keep_mode);
+    for (int64_t at = 0; err == 0;) {
+        ssize_t n = pread(f->fd, f->buf, BUFFER_SIZE, (off_t)at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            err = n < 0 ? errno : 0;
+            break;
+        }
+        err = ircache__write_all_at(fd, f->buf, (size_t)n, at);
+        at += n;
+    }
+    if (err != 0) {
+        close(fd);
+        unlinkat(f->dir_fd, f->temp, 0);
+        return err;
+    }
+    close(f->fd);
+    f->fd = fd;
+    f->unnamed = 0;
+    atomic_store_explicit(&unnamed_refused, 1, memory_order_relaxed);
+    return 0;
 }
 
 int ircache__file_open(ircache__file *f, const char *path)
@@ -327,7 +429,8 @@ int ircache__file_open(ircache__file *f, const char *path)
             return ircache__fail(IRCACHE_ENOMEM, "no memory for the path '%s'", path);
         return ircache__fail_errno(err, "cannot create a file beside '%s'", path);
     }
-    if (open_unnamed(f) != 0) {
+    f->keep_mode = exists ? (int)(existing.st_mode & 07777) : -1;
+    if (open_unnamed(f, exists) != 0) {
         release_names(f);
         return ircache__fail(IRCACHE_ENOMEM, "no memory for the path '%s'", path);
     }
@@ -354,8 +457,8 @@ int ircache__file_open(ircache__file *f, const char *path)
         return ircache__fail_errno(EEXIST, "cannot create a temporary file beside '%s'", path);
     }
     /* Replacing a file keeps its permission bits, as writing into it would. */
-    if (exists)
-        (void)fchmod(f->fd, existing.st_mode & 07777);
+    if (f->keep_mode >= 0)
+        (void)fchmod(f->fd, (mode_t)f->keep_mode);
     return 0;
 }
 
@@ -473,8 +576,8 @@ int ircache__file_commit(ircache__file *f)
 {
     write_out(f);
     int err = f->err;
-    if (err == 0 && f->unnamed)
-        err = name_unnamed(f);
+    if (err == 0 && f->unnamed && name_unnamed(f) != 0)
+        err = copy_to_named(f); /* a policy that refuses the link (AppArmor, seccomp) */
     if (close(f->fd) != 0 && err == 0)
         err = errno;
     f->fd = -1;

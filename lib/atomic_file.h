@@ -4,7 +4,8 @@
  * over the target only once everything was written and closed without
  * error; any failure removes the temporary file and leaves the target as it
  * was. Where the system allows, that file has no name until it is
- * complete, so that a process killed while writing leaves none behind. Paths naming an existing non-regular file (a FIFO, a terminal,
+ * complete, so that a process killed while writing leaves none behind
+ * (atomic_file.c, "the temporary file without a name"). Paths naming an existing non-regular file (a FIFO, a terminal,
  * /dev/null) are written directly, since they cannot be replaced. */
 #ifndef IRCACHE_ATOMIC_FILE_H
 #define IRCACHE_ATOMIC_FILE_H
@@ -22,6 +23,7 @@ typedef struct ircache__file {
     int dir_fd;        /* target's directory (O_PATH), -1 when direct */
     char *temp;        /* the temporary file's name in dir_fd, NULL when direct */
     int unnamed;       /* the temporary file has no name yet (O_TMPFILE) */
+    int keep_mode;     /* the replaced file's permission bits, -1 for a new file */
     const char *shown; /* the caller's path, for messages */
     unsigned char *buf;
     size_t len;

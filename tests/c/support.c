@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <errno.h>
 #include <unistd.h>
 
 static void count_retain(void *payload, void *ctx)
@@ -163,6 +165,16 @@ void start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
 void join_thread(pthread_t t)
 {
     REQUIRE(pthread_join(t, NULL) == 0);
+}
+
+int wait_child(pid_t pid)
+{
+    int status = 0;
+    pid_t waited;
+    while ((waited = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+        ;
+    REQUIRE(waited == pid);
+    return status;
 }
 
 uint64_t op_reused(ircache *c, const char *op)

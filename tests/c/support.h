@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "ircache.h"
 
@@ -35,6 +36,8 @@ uint64_t op_reused(ircache *c, const char *op);
 /* pthread_create / pthread_join that end the test when they fail. */
 void start_thread(pthread_t *t, void *(*fn)(void *), void *arg);
 void join_thread(pthread_t t);
+/* Waits for the child pid (through EINTR); its status, as waitpid's. */
+int wait_child(pid_t pid);
 
 /* A thread that used a cache once (a miss at the root, under a key no test
  * inserts: it pins nothing) and then waits, registered, until idle_stop:

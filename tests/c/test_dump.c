@@ -8,12 +8,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1082,20 +1088,24 @@ static void failed_dump_leaves_no_file_behind(void)
     free(p);
 }
 
-/* 1 when files can be created unnamed in dir (Linux's O_TMPFILE, which
- * not every file system has). */
+/* 1 when files can be created unnamed in dir and named later, as dumps
+ * do where they can (Linux's O_TMPFILE, which not every file system has,
+ * and /proc to name them by). */
 static int unnamed_files_work_in(const char *dir)
 {
+    int works = 0;
 #ifdef O_TMPFILE
     int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
     if (fd >= 0) {
+        char by_fd[64];
+        snprintf(by_fd, sizeof by_fd, "/proc/thread-self/fd/%d", fd);
+        works = access(by_fd, F_OK) == 0;
         close(fd);
-        return 1;
     }
 #else
     (void)dir;
 #endif
-    return 0;
+    return works;
 }
 
 /* A process killed while it writes a dump (here by the SIGXFSZ of its file
@@ -1120,8 +1130,10 @@ static void a_dump_killed_midway_leaves_the_directory_as_it_was(void)
     pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
+        /* No core file, nor a core_pattern program (systemd-coredump). */
         struct rlimit no_core = {0, 0}, limit;
-        if (setrlimit(RLIMIT_CORE, &no_core) != 0 || getrlimit(RLIMIT_FSIZE, &limit) != 0)
+        if (setrlimit(RLIMIT_CORE, &no_core) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 ||
+            getrlimit(RLIMIT_FSIZE, &limit) != 0)
             _exit(2);
         limit.rlim_cur = 4096; /* the dump's first write goes past it */
         if (setrlimit(RLIMIT_FSIZE, &limit) != 0 || signal(SIGXFSZ, SIG_DFL) == SIG_ERR)
@@ -1129,11 +1141,8 @@ static void a_dump_killed_midway_leaves_the_directory_as_it_was(void)
         (void)ircache_dump_dot(c, path);
         _exit(3); /* not reached */
     }
-    int status = 0;
-    pid_t waited;
-    while ((waited = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
-        ;
-    CHECK(waited == pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ);
+    int status = wait_child(pid);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ);
     check_file_is(path, "previous dump\n");
     if (unnamed_files_work_in(dir))
         CHECK_INT(count_dir_entries(dir), 1);
@@ -1147,6 +1156,138 @@ static void a_dump_killed_midway_leaves_the_directory_as_it_was(void)
     remove_temp_dir(dir);
     ircache_free(c);
     free(p);
+}
+
+/* Makes linkat fail with EPERM in this process from now on, as an
+ * AppArmor profile or a seccomp allow-list may: the way dumps name their
+ * unnamed file. Returns 0, or -1 where the kernel refuses the filter. */
+static int refuse_linkat(void)
+{
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_linkat, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog program = {sizeof filter / sizeof filter[0], filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0)
+        return -1;
+    return 0;
+}
+
+/* Where the link that names the unnamed file is refused, the dump copies
+ * it into a named file instead: it succeeds, with the same bytes, the
+ * usual mode, and nothing left over; and so does the next one. */
+static void a_dump_whose_link_is_refused_still_succeeds(void)
+{
+    int payloads[2];
+    ircache *c = small_cache(payloads);
+    char *dir = make_temp_dir();
+    char *expected = path_join(dir, "expected.dot");
+    char *fresh = path_join(dir, "fresh.dot");
+    char *kept = path_join(dir, "kept.dot");
+    REQUIRE(ircache_dump_dot(c, expected) == 0);
+    REQUIRE(write_file(kept, "previous dump\n") == 0 && chmod(kept, 0604) == 0);
+    mode_t mask = umask(0);
+    umask(mask);
+    fflush(NULL);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        if (refuse_linkat() != 0)
+            _exit(77);
+        if (linkat(AT_FDCWD, expected, AT_FDCWD, "/nonexistent/x", 0) == 0 || errno != EPERM)
+            _exit(2);
+        _exit(ircache_dump_dot(c, fresh) == 0 && ircache_dump_dot(c, kept) == 0 ? 0 : 1);
+    }
+    int status = wait_child(pid);
+    REQUIRE(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77) {
+        fprintf(stderr, "  (no seccomp filter here: nothing to check)\n");
+    } else {
+        CHECK_INT(WEXITSTATUS(status), 0);
+        char *want = read_file(expected, NULL);
+        REQUIRE(want != NULL);
+        check_file_is(fresh, want);
+        check_file_is(kept, want);
+        free(want);
+        struct stat st;
+        CHECK(stat(fresh, &st) == 0 && (st.st_mode & 07777) == (0666 & ~mask));
+        CHECK(stat(kept, &st) == 0 && (st.st_mode & 07777) == 0604);
+        CHECK_INT(count_dir_entries(dir), 3);
+    }
+    free(expected);
+    free(fresh);
+    free(kept);
+    remove_temp_dir(dir);
+    ircache_free(c);
+}
+
+typedef struct {
+    ircache *c;
+    const char *path;
+    int rc;
+} unshared_dump;
+
+/* Dumps from a file table of its own, whose low descriptors are free where
+ * the process's main table has the victim (see below). */
+static void *dump_with_own_files(void *arg)
+{
+    unshared_dump *d = arg;
+    d->rc = -1;
+    if (unshare(CLONE_FILES) != 0)
+        return NULL;
+    for (int fd = 3; fd < 60; fd++)
+        close(fd);
+    int null_fds[20];
+    for (int i = 0; i < 20; i++) /* 3..19 taken: the dump's own land in 20..59 */
+        null_fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    d->rc = ircache_dump_dot(d->c, d->path);
+    for (int i = 0; i < 20; i++)
+        if (null_fds[i] >= 0)
+            close(null_fds[i]);
+    return NULL;
+}
+
+/* A thread with a file table of its own (unshare(CLONE_FILES)) names its
+ * dump's unnamed file by its own descriptor, not by the one of that number
+ * in the process's main table: the dump holds the trie, and the file the
+ * main table has there is left alone. */
+static void a_dump_from_a_thread_with_its_own_files_names_its_own_file(void)
+{
+    int payloads[2];
+    ircache *c = small_cache(payloads);
+    char *dir = make_temp_dir();
+    char *victim = path_join(dir, "victim.txt");
+    char *path = path_join(dir, "own.dot");
+    char *expected = path_join(dir, "expected.dot");
+    REQUIRE(ircache_dump_dot(c, expected) == 0);
+    REQUIRE(write_file(victim, "not a dump\n") == 0);
+    int held = open(victim, O_RDONLY | O_CLOEXEC);
+    REQUIRE(held >= 0);
+    for (int fd = 20; fd < 60; fd++)
+        REQUIRE(dup2(held, fd) == fd);
+    unshared_dump d = {c, path, 0};
+    pthread_t t;
+    start_thread(&t, dump_with_own_files, &d);
+    join_thread(t);
+    for (int fd = 20; fd < 60; fd++)
+        close(fd);
+    close(held);
+    CHECK_INT(d.rc, 0);
+    char *want = read_file(expected, NULL);
+    REQUIRE(want != NULL);
+    check_file_is(path, want);
+    free(want);
+    check_file_is(victim, "not a dump\n");
+    struct stat st;
+    CHECK(stat(victim, &st) == 0 && st.st_nlink == 1);
+    CHECK_INT(count_dir_entries(dir), 3);
+    free(victim);
+    free(path);
+    free(expected);
+    remove_temp_dir(dir);
+    ircache_free(c);
 }
 
 static void dump_through_a_symlink_replaces_its_target(void)
@@ -1378,6 +1519,8 @@ int main(void)
     RUN(new_file_gets_0666_less_the_umask);
     RUN(failed_dump_leaves_no_file_behind);
     RUN(a_dump_killed_midway_leaves_the_directory_as_it_was);
+    RUN(a_dump_whose_link_is_refused_still_succeeds);
+    RUN(a_dump_from_a_thread_with_its_own_files_names_its_own_file);
     RUN(dump_through_a_symlink_replaces_its_target);
     RUN(dump_through_a_dangling_symlink_creates_its_target);
     RUN(dump_to_a_file_this_process_has_open_writes_into_it);
