@@ -33,7 +33,7 @@ PlainTable::PlainTable(size_t capacity)
 
 void PlainTable::insert(const unsigned char key[16], void *payload)
 {
-    Entry e;
+    Entry e{};
     std::memcpy(e.key, key, 16);
     e.len = 16;
     e.payload = payload;
