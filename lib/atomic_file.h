@@ -5,8 +5,9 @@
  * error; any failure removes the temporary file and leaves the target as it
  * was. Where the system allows, that file has no name until it is
  * complete, so that a process killed while writing leaves none behind
- * (atomic_file.c, "the temporary file without a name"). Paths naming an existing non-regular file (a FIFO, a terminal,
- * /dev/null) are written directly, since they cannot be replaced. */
+ * (atomic_file.c, "the temporary file without a name"). Paths naming an
+ * existing non-regular file (a FIFO, a terminal, /dev/null) are written
+ * directly, since they cannot be replaced. */
 #ifndef IRCACHE_ATOMIC_FILE_H
 #define IRCACHE_ATOMIC_FILE_H
 
