@@ -329,11 +329,15 @@ static int name_unnamed(ircache__file *f)
     return EEXIST;
 }
 
-/* Where naming the unnamed file was refused: copies it into a new named
- * temporary file, which f then holds. Returns 0 or an errno value
+/* Where naming the unnamed file failed (with err): copies it into a new
+ * named temporary file, which f then holds. Returns 0 or an errno value
  * (nothing named then). */
-static int copy_to_named(ircache__file *f)
+static int copy_to_named(ircache__file *f, int err)
 {
+    /* A security policy's answer (AppArmor's is ENOENT) will be the same
+     * next time: later dumps take the named way at once. */
+    if (err == EPERM || err == EACCES || err == ENOENT)
+        atomic_store_explicit(&unnamed_refused, 1, memory_order_relaxed);
     int fd = -1;
     for (int attempt = 0; fd < 0 && attempt < TEMP_ATTEMPTS; attempt++) {
         fill_temp_name(f->temp, f->target_name, temp_tag(attempt));
@@ -343,7 +347,7 @@ static int copy_to_named(ircache__file *f)
     }
     if (fd < 0)
         return EEXIST;
-    int err = 0;
+    err = 0;
     if (f->keep_mode >= 0)
         (void)fchmod(fd, (mode_t)f->keep_mode);
     for (int64_t at = 0; err == 0;) {
@@ -365,7 +369,6 @@ static int copy_to_named(ircache__file *f)
     close(f->fd);
     f->fd = fd;
     f->unnamed = 0;
-    atomic_store_explicit(&unnamed_refused, 1, memory_order_relaxed);
     return 0;
 }
 
@@ -576,8 +579,11 @@ int ircache__file_commit(ircache__file *f)
 {
     write_out(f);
     int err = f->err;
-    if (err == 0 && f->unnamed && name_unnamed(f) != 0)
-        err = copy_to_named(f); /* a policy that refuses the link (AppArmor, seccomp) */
+    if (err == 0 && f->unnamed) {
+        int unnamed_err = name_unnamed(f);
+        if (unnamed_err != 0) /* a policy that refuses the link (AppArmor, seccomp), a full disk */
+            err = copy_to_named(f, unnamed_err);
+    }
     if (close(f->fd) != 0 && err == 0)
         err = errno;
     f->fd = -1;

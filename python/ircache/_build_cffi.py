@@ -32,6 +32,7 @@ intptr_t ircpy_begin_recovery(ircpy_cache *h);
 void ircpy_end_recovery(ircpy_cache *h);
 void ircpy_flush_held(ircpy_cache *h);
 int ircpy_insert(const ircpy_cache *h, const void *key, size_t key_len, const char *op, intptr_t id);
+void ircpy_start_releases(void);
 void ircpy_stop_releases(void);
 """
 

@@ -233,6 +233,9 @@ def _ircpy_release(payload: Any, ctx: Any) -> None:
     _drop_released(payload, ctx)
 
 
+# Releases were stopped if an interpreter before this one exited.
+lib.ircpy_start_releases()
+
 # The default cache lives as long as the process: so do its table and handle.
 _default_held = _Held()
 _default_handle = _open_handle(lib.ircache_default(), False, _default_held)

@@ -25,10 +25,12 @@ static _Atomic int ircpy_releasing = 1;
  * that enters it during finalization, in the middle of a release. */
 static _Thread_local int ircpy_exiting_here;
 
-/* Set by the last step of Py_FinalizeEx (Py_AtExit): the interpreter is
- * gone, and a Py_Initialize after it, which clears the finalizing flag
- * below, makes a new one that never had these nodes' objects. */
-static _Atomic int ircpy_python_gone;
+/* The interpreters this process finalized: the last step of Py_FinalizeEx
+ * (Py_AtExit) counts one. A handle opened before the count moved belongs
+ * to one of them, whose objects are gone: its releases go nowhere. A host
+ * may start Python again (Py_Initialize clears the finalizing flag below),
+ * and that interpreter's tables reuse the ids of the first one's. */
+static _Atomic unsigned ircpy_interpreters_gone;
 
 /* 1 once the interpreter finalizes (after the atexit handlers). Not in the
  * limited API cffi compiles against, but exported by every CPython 3. */
@@ -102,6 +104,7 @@ typedef struct ircpy_cache {
     ircpy_payloads released; /* pinned payloads whose release came */
     ircpy_payloads waiting;  /* releases that came while pinning > 0 */
     struct ircpy_cache *next, *prev; /* in ircpy_handles */
+    unsigned interpreter;            /* ircpy_interpreters_gone when opened */
 } ircpy_cache;
 
 /* The recovery this thread has begun, if any: ircpy_end_recovery does
@@ -168,8 +171,9 @@ static void ircpy_register_fork(void)
 
 static void ircpy_release_now(ircpy_cache *h, void *payload)
 {
-    if (atomic_load(&ircpy_releasing) ||
-        (ircpy_exiting_here && !atomic_load(&ircpy_python_gone) && !ircpy_finalizing()))
+    if (h->interpreter != atomic_load(&ircpy_interpreters_gone))
+        return;
+    if (atomic_load(&ircpy_releasing) || (ircpy_exiting_here && !ircpy_finalizing()))
         _ircpy_release(payload, (void *)h->table);
 }
 
@@ -220,6 +224,7 @@ static ircpy_cache *ircpy_open(ircache *c, int owned, intptr_t table)
     h->table = table;
     h->owner.release = ircpy_release;
     h->owner.ctx = h;
+    h->interpreter = atomic_load(&ircpy_interpreters_gone);
     pthread_once(&ircpy_fork_once, ircpy_register_fork);
     pthread_mutex_lock(&ircpy_handles_lock);
     h->next = ircpy_handles;
@@ -348,7 +353,15 @@ static int ircpy_insert(const ircpy_cache *h, const void *key, size_t key_len, c
 
 static void ircpy_python_is_gone(void)
 {
-    atomic_store(&ircpy_python_gone, 1);
+    atomic_fetch_add(&ircpy_interpreters_gone, 1);
+}
+
+/* At import: an interpreter started after one this process finalized
+ * gets its releases (its handles are new). */
+static void ircpy_start_releases(void)
+{
+    ircpy_exiting_here = 0;
+    atomic_store(&ircpy_releasing, 1);
 }
 
 static void ircpy_stop_releases(void)
@@ -357,7 +370,7 @@ static void ircpy_stop_releases(void)
     /* Its table full, the exiting thread gets no exemption either. */
     if (Py_AtExit(ircpy_python_is_gone) == 0)
 #else
-    (void)ircpy_python_is_gone; /* C tests: no Python to finalize */
+    (void)ircpy_python_is_gone; /* C tests call it themselves */
 #endif
         ircpy_exiting_here = 1;
     atomic_store(&ircpy_releasing, 0);

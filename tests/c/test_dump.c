@@ -1202,8 +1202,8 @@ static void a_dump_whose_link_is_refused_still_succeeds(void)
     }
     int status = wait_child(pid);
     REQUIRE(WIFEXITED(status));
-    if (WEXITSTATUS(status) == 77) {
-        fprintf(stderr, "  (no seccomp filter here: nothing to check)\n");
+    if (WEXITSTATUS(status) == 77 || !unnamed_files_work_in(dir)) {
+        fprintf(stderr, "  (no seccomp filter, or no unnamed files, here: nothing to check)\n");
     } else {
         CHECK_INT(WEXITSTATUS(status), 0);
         char *want = read_file(expected, NULL);
@@ -1226,6 +1226,7 @@ static void a_dump_whose_link_is_refused_still_succeeds(void)
 typedef struct {
     ircache *c;
     const char *path;
+    int unshared; /* the thread could have a file table of its own */
     int rc;
 } unshared_dump;
 
@@ -1235,15 +1236,18 @@ static void *dump_with_own_files(void *arg)
 {
     unshared_dump *d = arg;
     d->rc = -1;
-    if (unshare(CLONE_FILES) != 0)
+    if (unshare(CLONE_FILES) != 0) {
+        d->unshared = 0; /* refused here (a container's seccomp profile) */
         return NULL;
+    }
+    d->unshared = 1;
     for (int fd = 3; fd < 60; fd++)
         close(fd);
-    int null_fds[20];
-    for (int i = 0; i < 20; i++) /* 3..19 taken: the dump's own land in 20..59 */
+    int null_fds[17];
+    for (int i = 0; i < 17; i++) /* 3..19 taken: the dump's own land in 20..59 */
         null_fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
     d->rc = ircache_dump_dot(d->c, d->path);
-    for (int i = 0; i < 20; i++)
+    for (int i = 0; i < 17; i++)
         if (null_fds[i] >= 0)
             close(null_fds[i]);
     return NULL;
@@ -1267,22 +1271,26 @@ static void a_dump_from_a_thread_with_its_own_files_names_its_own_file(void)
     REQUIRE(held >= 0);
     for (int fd = 20; fd < 60; fd++)
         REQUIRE(dup2(held, fd) == fd);
-    unshared_dump d = {c, path, 0};
+    unshared_dump d = {c, path, 0, 0};
     pthread_t t;
     start_thread(&t, dump_with_own_files, &d);
     join_thread(t);
     for (int fd = 20; fd < 60; fd++)
         close(fd);
     close(held);
-    CHECK_INT(d.rc, 0);
-    char *want = read_file(expected, NULL);
-    REQUIRE(want != NULL);
-    check_file_is(path, want);
-    free(want);
-    check_file_is(victim, "not a dump\n");
-    struct stat st;
-    CHECK(stat(victim, &st) == 0 && st.st_nlink == 1);
-    CHECK_INT(count_dir_entries(dir), 3);
+    if (!d.unshared) {
+        fprintf(stderr, "  (unshare(CLONE_FILES) refused here: nothing to check)\n");
+    } else {
+        CHECK_INT(d.rc, 0);
+        char *want = read_file(expected, NULL);
+        REQUIRE(want != NULL);
+        check_file_is(path, want);
+        free(want);
+        check_file_is(victim, "not a dump\n");
+        struct stat st;
+        CHECK(stat(victim, &st) == 0 && st.st_nlink == 1);
+        CHECK_INT(count_dir_entries(dir), 3);
+    }
     free(victim);
     free(path);
     free(expected);

@@ -320,7 +320,7 @@ static void *exit_here(void *arg)
 /* After the interpreter began to exit, releases from other threads (a C
  * runtime's) reach no Python; those of the exiting thread (the clear of an
  * atexit handler that runs after the package's hook) do until the
- * interpreter finalizes. Last: it cannot be undone. */
+ * interpreter finalizes. */
 static void after_exit_begins_only_the_exiting_thread_s_releases_reach_python(void)
 {
     ircpy_cache *h = ircpy_open(ircache_new(), 1, 1);
@@ -344,6 +344,32 @@ static void after_exit_begins_only_the_exiting_thread_s_releases_reach_python(vo
     CHECK_INT(atomic_load(&released_times[from_another]), 0);
 }
 
+/* A host that finalizes Python and starts it again: the handles of the
+ * interpreter that is gone release nothing (the new one's tables reuse
+ * their ids); the new interpreter's get every release. */
+static void a_new_interpreter_gets_its_releases_and_none_of_the_old_ones(void)
+{
+    ircpy_cache *old = ircpy_open(ircache_new(), 1, 1);
+    REQUIRE(old != NULL);
+    intptr_t left = new_id();
+    REQUIRE(ircpy_insert(old, KEY, KEY_LEN, "op", left) == 0);
+    ircpy_stop_releases();        /* the first interpreter's atexit hook */
+    atomic_store(&finalizing, 1); /* its finalization */
+    ircpy_python_is_gone();       /* the last step of Py_FinalizeEx */
+    atomic_store(&finalizing, 0); /* Py_Initialize again */
+    ircpy_start_releases();       /* and the package's import */
+    ircpy_cache *h = ircpy_open(ircache_new(), 1, 1);
+    REQUIRE(h != NULL);
+    intptr_t fresh = new_id();
+    REQUIRE(ircpy_insert(h, KEY, KEY_LEN, "op", fresh) == 0);
+    ircache_clear(old->cache);
+    ircache_clear(h->cache);
+    CHECK_INT(atomic_load(&released_times[left]), 0);
+    CHECK_INT(atomic_load(&released_times[fresh]), 1);
+    ircpy_free(old);
+    ircpy_free(h);
+}
+
 int main(void)
 {
     RUN(a_recovered_payload_stays_until_the_recovery_ends);
@@ -351,5 +377,6 @@ int main(void)
     RUN(an_end_without_a_beginning_changes_nothing);
     RUN(a_child_forked_during_another_thread_s_recovery_releases_all);
     RUN(after_exit_begins_only_the_exiting_thread_s_releases_reach_python);
+    RUN(a_new_interpreter_gets_its_releases_and_none_of_the_old_ones);
     return check_exit_code();
 }

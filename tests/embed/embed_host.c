@@ -74,12 +74,13 @@ static int start_python(const char *python)
 /* A host may start Python again after finalizing it. The node the first
  * interpreter left behind holds an object of that interpreter, whose table
  * is gone: replacing it from the second must release nothing there (the
- * second's ids start again where the first's did). */
+ * second's ids start again where the first's did). The second's own
+ * objects are released as usual. */
 static int second_interpreter(const char *python)
 {
     if (start_python(python) != 0)
         return 1;
-    int rc = PyRun_SimpleString("import ircache\n"
+    int rc = PyRun_SimpleString("import gc, weakref, ircache\n"
                                 "class Node: pass\n"
                                 "node = Node()\n"
                                 "cache = ircache.default_cache()\n"
@@ -88,6 +89,12 @@ static int second_interpreter(const char *python)
                                 "cache.mark_step()\n"
                                 "assert cache.lookup(b'left') is node, 'the replaced release took the new object'\n"
                                 "assert ircache.stats().nodes == 1\n"
+                                "mine = weakref.ref(node)\n"
+                                "cache.mark_step()\n"
+                                "cache.insert(b'left', Node(), 'aten::left')\n"
+                                "del node\n"
+                                "gc.collect()\n"
+                                "assert mine() is None, 'a replaced object of the second interpreter stays'\n"
                                 "ircache.reset()\n");
     if (Py_FinalizeEx() != 0 || rc != 0)
         return fail("the second interpreter's checks failed (see above)");
