@@ -144,16 +144,6 @@ static const char *child_failure(int status, char *buf, size_t size)
     return buf;
 }
 
-static int wait_for(pid_t pid)
-{
-    int status;
-    pid_t got;
-    while ((got = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
-        ;
-    REQUIRE(got == pid);
-    return status;
-}
-
 /* A child that forks again: the grandchild uses the caches too. */
 static int fork_again(ircache *c)
 {
@@ -165,7 +155,7 @@ static int fork_again(ircache *c)
         _exit(rc != CHILD_OK ? rc : child_uses(ircache_default(), NULL));
     }
     char why[128];
-    const char *failure = child_failure(wait_for(grandchild), why, sizeof why);
+    const char *failure = child_failure(wait_child(grandchild), why, sizeof why);
     if (failure != NULL)
         say("the grandchild %s", failure);
     CHILD_CHECK(failure == NULL);
@@ -175,7 +165,7 @@ static int fork_again(ircache *c)
 static void expect_child_ok(pid_t pid, const char *what)
 {
     char why[128];
-    const char *failure = child_failure(wait_for(pid), why, sizeof why);
+    const char *failure = child_failure(wait_child(pid), why, sizeof why);
     CHECK_MSG(failure == NULL, "%s: the child %s", what, failure);
 }
 
@@ -525,7 +515,7 @@ static void *fork_from_here(void *arg)
             rc = fork_again(ircache_default());
         _exit(rc);
     }
-    f->status = wait_for(child);
+    f->status = wait_child(child);
     return NULL;
 }
 
