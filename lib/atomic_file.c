@@ -216,6 +216,22 @@ static int resolve_target(const char *path, char **target, int *open_fd)
     return ENOMEM;
 }
 
+/* Creates the temporary file under a new name in f->temp (allocated, of
+ * TEMP_NAME_SIZE), trying other tags while a name is taken. Returns its
+ * descriptor, or -1 with errno set (EEXIST when every name was taken). */
+static int create_named(ircache__file *f)
+{
+    for (int attempt = 0; attempt < TEMP_ATTEMPTS; attempt++) {
+        fill_temp_name(f->temp, f->target_name, temp_tag(attempt));
+        /* 0666: the kernel applies the umask, as for any new file. */
+        int fd = openat(f->dir_fd, f->temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
 /* ---- the temporary file without a name ----------------------------------
  *
  * Where the kernel has them (O_TMPFILE, and /proc to name a file by its
@@ -338,15 +354,9 @@ static int copy_to_named(ircache__file *f, int err)
      * next time: later dumps take the named way at once. */
     if (err == EPERM || err == EACCES || err == ENOENT)
         atomic_store_explicit(&unnamed_refused, 1, memory_order_relaxed);
-    int fd = -1;
-    for (int attempt = 0; fd < 0 && attempt < TEMP_ATTEMPTS; attempt++) {
-        fill_temp_name(f->temp, f->target_name, temp_tag(attempt));
-        fd = openat(f->dir_fd, f->temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST)
-            return errno;
-    }
+    int fd = create_named(f);
     if (fd < 0)
-        return EEXIST;
+        return errno;
     err = 0;
     if (f->keep_mode >= 0)
         (void)fchmod(fd, (mode_t)f->keep_mode);
@@ -437,27 +447,20 @@ int ircache__file_open(ircache__file *f, const char *path)
         release_names(f);
         return ircache__fail(IRCACHE_ENOMEM, "no memory for the path '%s'", path);
     }
-    for (int attempt = 0; f->fd < 0 && attempt < TEMP_ATTEMPTS; attempt++) {
-        f->temp = temp_name(f->target_name, temp_tag(attempt));
+    if (f->fd < 0) {
+        f->temp = temp_name(f->target_name, temp_tag(0));
         if (f->temp == NULL) {
             release_names(f);
             return ircache__fail(IRCACHE_ENOMEM, "no memory for the path '%s'", path);
         }
-        /* 0666: the kernel applies the umask, as for any new file. */
-        f->fd = openat(f->dir_fd, f->temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (f->fd >= 0)
-            break;
-        int err = errno;
-        ircache__free(f->temp);
-        f->temp = NULL;
-        if (err != EEXIST) {
+        f->fd = create_named(f);
+        if (f->fd < 0) {
+            int err = errno;
             release_names(f);
+            if (err == EEXIST)
+                return ircache__fail_errno(EEXIST, "cannot create a temporary file beside '%s'", path);
             return ircache__fail_errno(err, "cannot create a file beside '%s'", path);
         }
-    }
-    if (f->fd < 0) {
-        release_names(f);
-        return ircache__fail_errno(EEXIST, "cannot create a temporary file beside '%s'", path);
     }
     /* Replacing a file keeps its permission bits, as writing into it would. */
     if (f->keep_mode >= 0)
