@@ -322,36 +322,37 @@ template <KeyKind kind> double fanout_ours_built(ircache *c, uint32_t f, bool in
 // successors the list (64 KiB) outgrows the first-level cache, so the
 // key's own load misses, and it comes before the hash that picks the slot;
 // at one successor the one key stays cached.
-double fanout_ours_listed(ircache *c, const std::vector<Key> &keys, uint32_t f, size_t lookups)
+template <class Lookup, class Mark>
+double listed_loop(const std::vector<Key> &keys, uint32_t f, size_t lookups, const char *what, Lookup lookup,
+                   Mark mark_step)
 {
     double start = now_ns();
     size_t misses = 0;
     uint64_t random = 0x9e3779b97f4a7c15u;
     for (size_t i = 0; i < lookups; i++) {
         random = xorshift(random);
-        misses += ircache_lookup(c, keys[random % f].bytes, sizeof(Key)) == nullptr;
-        ircache_mark_step(c);
+        misses += lookup(keys[random % f].bytes, sizeof(Key)) == nullptr;
+        mark_step();
     }
     if (misses != 0)
-        std::fprintf(stderr, "listed keys: %zu unexpected misses\n", misses);
+        std::fprintf(stderr, "%s: %zu unexpected misses\n", what, misses);
     return (now_ns() - start) / lookups;
+}
+
+double fanout_ours_listed(ircache *c, const std::vector<Key> &keys, uint32_t f, size_t lookups)
+{
+    return listed_loop(
+        keys, f, lookups, "listed keys", [c](const void *key, size_t len) { return ircache_lookup(c, key, len); },
+        [c] { ircache_mark_step(c); });
 }
 
 // The listed-keys loop through a plain hash table (plain_table.hpp): no
 // per-hit work but the lookup's own.
 double fanout_plain_listed(PlainTable &t, const std::vector<Key> &keys, uint32_t f, size_t lookups)
 {
-    double start = now_ns();
-    size_t misses = 0;
-    uint64_t random = 0x9e3779b97f4a7c15u;
-    for (size_t i = 0; i < lookups; i++) {
-        random = xorshift(random);
-        misses += t.lookup(keys[random % f].bytes, sizeof(Key)) == nullptr;
-        t.mark_step();
-    }
-    if (misses != 0)
-        std::fprintf(stderr, "plain table: %zu unexpected misses\n", misses);
-    return (now_ns() - start) / lookups;
+    return listed_loop(
+        keys, f, lookups, "plain table", [&t](const void *key, size_t len) { return t.lookup(key, len); },
+        [&t] { t.mark_step(); });
 }
 
 // A reference for the rows above, not a lookup among many: the lookup at
