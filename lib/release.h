@@ -7,8 +7,9 @@
  * the next grace period), then calls the releases after unlocking, so each
  * release happens once, in that call, whatever other threads do meanwhile.
  * Only when that array cannot be allocated do the remaining nodes stay on
- * the grave, to be copied out in batches under the lock again; a clear in between takes those over (they
- * are still in the node store, marked DEAD) and releases them itself. */
+ * the grave, to be copied out in batches under the lock again; a clear in
+ * between takes those over (they are still in the node store, marked DEAD)
+ * and releases them itself. */
 #ifndef IRCACHE_RELEASE_H
 #define IRCACHE_RELEASE_H
 
