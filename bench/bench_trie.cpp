@@ -300,7 +300,8 @@ inline uint64_t xorshift(uint64_t x)
 // Which successor to look up is computed in the loop too, as a test or a
 // runtime would (a counter or a random number modulo the fan-out), rather
 // than read from a list: the key's bytes are stored late.
-template <KeyKind kind> double fanout_ours_built(ircache *c, uint32_t f, bool in_order, size_t lookups)
+template <KeyKind kind, class Lookup, class Mark>
+double built_loop(uint32_t f, bool in_order, size_t lookups, const char *what, Lookup lookup, Mark mark_step)
 {
     double start = now_ns();
     size_t misses = 0;
@@ -309,12 +310,27 @@ template <KeyKind kind> double fanout_ours_built(ircache *c, uint32_t f, bool in
         random = xorshift(random);
         uint64_t key[2];
         size_t len = build_key<kind>(key, (uint32_t)((in_order ? i : random) % f));
-        misses += ircache_lookup(c, key, len) == nullptr;
-        ircache_mark_step(c);
+        misses += lookup(key, len) == nullptr;
+        mark_step();
     }
     if (misses != 0)
-        std::fprintf(stderr, "built keys: %zu unexpected misses\n", misses);
+        std::fprintf(stderr, "%s: %zu unexpected misses\n", what, misses);
     return (now_ns() - start) / lookups;
+}
+
+template <KeyKind kind> double fanout_ours_built(ircache *c, uint32_t f, bool in_order, size_t lookups)
+{
+    return built_loop<kind>(
+        f, in_order, lookups, "built keys", [c](const void *key, size_t len) { return ircache_lookup(c, key, len); },
+        [c] { ircache_mark_step(c); });
+}
+
+// The same loop through a plain hash table (plain_table.hpp).
+template <KeyKind kind> double fanout_plain_built(PlainTable &t, uint32_t f, size_t lookups)
+{
+    return built_loop<kind>(
+        f, false, lookups, "plain table", [&t](const void *key, size_t len) { return t.lookup(key, len); },
+        [&t] { t.mark_step(); });
 }
 
 // Keys kept in a list of the caller's, one 16-byte key per successor, and
@@ -665,6 +681,22 @@ void bench_fanout(const Settings &cfg)
     }
     bench_fanout_kind<KeyKind::int32>(cfg, payloads, "4-byte ids: 4096 random / 1");
     bench_fanout_kind<KeyKind::hashed>(cfg, payloads, "hashed keys: 4096 random / 1");
+    {
+        PlainTable plain_one(1), plain_many(4096);
+        for (uint32_t i = 0; i < 4096; i++) {
+            uint64_t key[2];
+            build_key<KeyKind::hashed>(key, i);
+            unsigned char bytes[16];
+            std::memcpy(bytes, key, sizeof bytes);
+            if (i == 0)
+                plain_one.insert(bytes, &payloads[i]);
+            plain_many.insert(bytes, &payloads[i]);
+        }
+        size_t n = cfg.fanout_lookups;
+        q = compare(cfg.repeats, [&] { return fanout_plain_built<KeyKind::hashed>(plain_many, 4096, n); },
+                    [&] { return fanout_plain_built<KeyKind::hashed>(plain_one, 1, n); });
+        row_note("ref: plain table, hashed 4096 / 1", q, "(no per-hit work: plain_table.hpp)");
+    }
     {
         // One successor's key is the list's first (make_fanout), no owner.
         FanOut listed = make_fanout(4096, 0);
