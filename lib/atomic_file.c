@@ -567,6 +567,17 @@ void ircache__file_put_slow(ircache__file *f, const void *data, size_t len)
     f->len += len;
 }
 
+unsigned char *ircache__file_room_slow(ircache__file *f, size_t len)
+{
+    if (len > BUFFER_SIZE && f->err == 0)
+        f->err = EINVAL; /* a caller's mistake, reported as a failed write rather than a lost line */
+    if (f->err != 0)
+        return NULL;
+    if (f->len + len > BUFFER_SIZE)
+        hand_over(f);
+    return f->err == 0 ? f->buf + f->len : NULL;
+}
+
 void ircache__file_abort(ircache__file *f)
 {
     stop_writer(f);

@@ -43,6 +43,24 @@ int ircache__file_open(ircache__file *f, const char *path);
 #define IRCACHE__FILE_BUFFER_SIZE (1024u * 1024u) /* few system calls for a large dump */
 
 void ircache__file_put_slow(ircache__file *f, const void *data, size_t len);
+unsigned char *ircache__file_room_slow(ircache__file *f, size_t len);
+
+/* Where the next len bytes (at most a buffer) may be written in place,
+ * to be kept with ircache__file_advance: a dump line is formatted there
+ * rather than in a copy of its own. NULL once a write has failed (the
+ * file is lost: commit reports it). */
+static inline unsigned char *ircache__file_room(ircache__file *f, size_t len)
+{
+    if (f->len + len <= IRCACHE__FILE_BUFFER_SIZE && f->err == 0)
+        return f->buf + f->len;
+    return ircache__file_room_slow(f, len);
+}
+
+/* Keeps the first len bytes written at ircache__file_room's pointer. */
+static inline void ircache__file_advance(ircache__file *f, size_t len)
+{
+    f->len += len;
+}
 
 /* Appends bytes; a failure is remembered and reported by commit. */
 static inline void ircache__file_put(ircache__file *f, const void *data, size_t len)

@@ -15,7 +15,8 @@ int ircache__dump_with(ircache *c, const char *path, const char *header, const c
                        ircache__quoting how,
                        void (*visit)(ircache__file *f, const ircache__node *n, const ircache__text *label));
 
-/* A dump line is built in memory and written at once when it fits here. */
+/* A dump line is formatted in place, in the file's buffer, when it fits
+ * here. */
 #define IRCACHE__DUMP_LINE 160
 
 /* Copies string literal s to p, returns the end. */

@@ -436,13 +436,15 @@ static void the_longest_path_is_written(void)
 
 /* A full disk, simulated by the file size limit: the write fails with
  * EFBIG, the file at the path keeps its bytes and no temporary file is
- * left. Sizes around the writer's buffering: smaller than 64 KiB (the
- * failure comes when the last bytes are written) and larger. */
+ * left. Sizes around the writer's buffering (1 MiB): dumps that fit one
+ * buffer (the failure comes when the last bytes are written) and one of
+ * about 4 MiB, whose failure comes while nodes are still being formatted
+ * and must end the walk. */
 static void full_disk_leaves_the_old_file(void)
 {
-    static const int sizes[] = {300, 3000};
+    static const int sizes[] = {300, 3000, 60000};
     static const unsigned long limits[] = {1, 4096};
-    for (size_t z = 0; z < 2; z++) {
+    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
         ircache *c = ircache_new();
         counted *p = counted_array((size_t)sizes[z]);
         char label[64];
