@@ -18,6 +18,7 @@ int ircache__dump_with(ircache *c, const char *path, const char *header, const c
 /* A dump line is formatted in place, in the file's buffer, when it fits
  * here. */
 #define IRCACHE__DUMP_LINE 160
+_Static_assert(IRCACHE__DUMP_LINE <= IRCACHE__FILE_BUFFER_SIZE, "a dump line fits the file's buffer");
 
 /* Copies string literal s to p, returns the end. */
 #define IRCACHE__LITERAL(p, s) (memcpy((p), (s), sizeof(s) - 1), (p) + sizeof(s) - 1)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "dotfile.h"
 #include "dumpcheck.h"
 #include "ircache.h"
 #include "support.h"
@@ -438,8 +439,10 @@ static void the_longest_path_is_written(void)
  * EFBIG, the file at the path keeps its bytes and no temporary file is
  * left. Sizes around the writer's buffering (1 MiB): dumps that fit one
  * buffer (the failure comes when the last bytes are written) and one of
- * about 4 MiB, whose failure comes while nodes are still being formatted
- * and must end the walk. */
+ * nearly 4 MiB, whose failure is known by the third full buffer, while
+ * nodes are still being formatted, and must end the walk (above 3 MiB for
+ * that: keep the labels this long). Without the limit, each dump is then
+ * read back whole. */
 static void full_disk_leaves_the_old_file(void)
 {
     static const int sizes[] = {300, 3000, 60000};
@@ -478,9 +481,12 @@ static void full_disk_leaves_the_old_file(void)
                 CHECK_INT(st.st_mode & 07777, 0640);
                 CHECK_INT(count_dir_entries(dir), 1);
             }
-        /* Without the limit the same dump goes through. */
+        /* Without the limit the same dump goes through, every node in it. */
         CHECK_INT(ircache_dump_dot(c, path), 0);
         CHECK_INT(count_dir_entries(dir), 1);
+        char why[256];
+        long nodes = dot_file_check(path, NULL, NULL, why, sizeof why);
+        CHECK_MSG(nodes == sizes[z], "%d nodes dumped as %ld: %s", sizes[z], nodes, nodes < 0 ? why : "");
         free(path);
         remove_temp_dir(dir);
         ircache_free(c);
