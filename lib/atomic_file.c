@@ -277,18 +277,18 @@ static int thread_umask(mode_t *mask)
 
 /* Opens f's temporary file without a name, where that works as the named
  * one would: f->fd stays -1 otherwise. exists: the target exists (its mode
- * is kept, whatever the umask). Returns -1 only when out of memory. */
-static int open_unnamed(ircache__file *f, int exists)
+ * is kept, whatever the umask). */
+static void open_unnamed(ircache__file *f, int exists)
 {
 #ifdef O_TMPFILE
     mode_t mask = 0;
     if (atomic_load_explicit(&unnamed_refused, memory_order_relaxed) || (!exists && thread_umask(&mask) != 0))
-        return 0;
+        return;
     /* 0666: the kernel applies the umask, as for any new file. Readable, so
      * that commit can copy it into a named file if naming it fails. */
     int fd = openat(f->dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
     if (fd < 0)
-        return 0; /* a file system without it, or the error to report: the named way says */
+        return; /* a file system without it, or the error to report: the named way says */
     char by_fd[64];
     proc_path_of(by_fd, sizeof by_fd, fd);
     struct stat made;
@@ -299,13 +299,7 @@ static int open_unnamed(ircache__file *f, int exists)
          * and a directory's default ACL replaces it. A named file gets what
          * the kernel gives any new file there. */
         close(fd);
-        return 0;
-    }
-    /* Named at commit, without an allocation there. */
-    f->temp = temp_name(f->target_name, temp_tag(0));
-    if (f->temp == NULL) {
-        close(fd);
-        return -1;
+        return;
     }
     f->fd = fd;
     f->unnamed = 1;
@@ -313,7 +307,6 @@ static int open_unnamed(ircache__file *f, int exists)
     (void)f;
     (void)exists;
 #endif
-    return 0;
 }
 
 /* Gives the unnamed file its temporary name in the target's directory.
@@ -443,16 +436,15 @@ int ircache__file_open(ircache__file *f, const char *path)
         return ircache__fail_errno(err, "cannot create a file beside '%s'", path);
     }
     f->keep_mode = exists ? (int)(existing.st_mode & 07777) : -1;
-    if (open_unnamed(f, exists) != 0) {
+    /* The temporary name, also for a file without one yet: it is named at
+     * commit, which then allocates nothing. */
+    f->temp = temp_name(f->target_name, temp_tag(0));
+    if (f->temp == NULL) {
         release_names(f);
         return ircache__fail(IRCACHE_ENOMEM, "no memory for the path '%s'", path);
     }
+    open_unnamed(f, exists);
     if (f->fd < 0) {
-        f->temp = temp_name(f->target_name, temp_tag(0));
-        if (f->temp == NULL) {
-            release_names(f);
-            return ircache__fail(IRCACHE_ENOMEM, "no memory for the path '%s'", path);
-        }
         f->fd = create_named(f);
         if (f->fd < 0) {
             int err = errno;
