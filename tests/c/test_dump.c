@@ -1048,15 +1048,26 @@ static void new_file_gets_0666_less_the_umask(void)
     ircache_free(c);
 }
 
-static void failed_dump_leaves_no_file_behind(void)
+/* A cache of n successors of the root, each with a label of its own
+ * ("aten::op_number_<i>"): a dump of about 40 bytes a node. *payloads
+ * gets their payloads, for the caller to free after the cache. */
+static ircache *numbered_ops_cache(int n, counted **payloads)
 {
     ircache *c = ircache_new();
-    counted *p = counted_array(2000);
+    counted *p = counted_array((size_t)n);
     char label[64];
-    for (int i = 0; i < 2000; i++) {
+    for (int i = 0; i < n; i++) {
         snprintf(label, sizeof label, "aten::op_number_%d", i);
         REQUIRE(ircache_insert(c, &i, sizeof i, label, &p[i], NULL) == 0);
     }
+    *payloads = p;
+    return c;
+}
+
+static void failed_dump_leaves_no_file_behind(void)
+{
+    counted *p;
+    ircache *c = numbered_ops_cache(2000, &p);
     char *dir = make_temp_dir();
     char *path = path_join(dir, "big.dot");
     char *sub = path_join(dir, "sub");
@@ -1115,14 +1126,8 @@ static int unnamed_files_work_in(const char *dir)
  * it either (a named temporary file of the dump's first bytes was). */
 static void a_dump_killed_midway_leaves_the_directory_as_it_was(void)
 {
-    enum { NODES = 20000 };
-    ircache *c = ircache_new();
-    counted *p = counted_array(NODES);
-    char label[64];
-    for (int i = 0; i < NODES; i++) {
-        snprintf(label, sizeof label, "aten::op_number_%d", i);
-        REQUIRE(ircache_insert(c, &i, sizeof i, label, &p[i], NULL) == 0);
-    }
+    counted *p;
+    ircache *c = numbered_ops_cache(20000, &p);
     char *dir = make_temp_dir();
     char *path = path_join(dir, "killed.dot");
     REQUIRE(write_file(path, "previous dump\n") == 0);
